@@ -60,7 +60,10 @@ pub fn run(command: WrpCommand) -> Result<()> {
             }
             let output = render(to, &message)?;
             let mut stdout = std::io::stdout().lock();
-            stdout.write_all(&output).and_then(|()| stdout.flush()).context("writing stdout")
+            stdout
+                .write_all(&output)
+                .and_then(|()| stdout.flush())
+                .context("writing stdout")
         }
     }
 }
@@ -110,7 +113,8 @@ fn parse_header_form(input: &[u8]) -> Result<(HeaderMap, &[u8])> {
     for h in parsed {
         let name = HeaderName::from_bytes(h.name.as_bytes())
             .with_context(|| format!("bad header name {:?}", h.name))?;
-        let value = HeaderValue::from_bytes(h.value).with_context(|| format!("bad value for {}", h.name))?;
+        let value = HeaderValue::from_bytes(h.value)
+            .with_context(|| format!("bad value for {}", h.name))?;
         headers.append(name, value);
     }
     Ok((headers, &input[used..]))

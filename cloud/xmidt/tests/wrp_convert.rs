@@ -40,7 +40,10 @@ fn fails(args: &[&str], input: &[u8], says: &str) {
     assert!(out.stdout.is_empty());
     let err = String::from_utf8(out.stderr).expect("utf-8 stderr");
     assert_eq!(err.lines().count(), 1, "one line: {err:?}");
-    assert!(err.starts_with("xmidt: ") && err.contains(says), "{err:?} should say {says:?}");
+    assert!(
+        err.starts_with("xmidt: ") && err.contains(says),
+        "{err:?} should say {says:?}"
+    );
     assert!(!err.contains("panicked"));
 }
 
@@ -118,20 +121,31 @@ fn malformed_input_fails_with_one_line() {
     fails(&http, b"X-Xmidt-Source: x\n\n", "X-Xmidt-Message-Type");
     fails(&http, b"X-Xmidt-Message-Type: Bogus\n\n", "Bogus");
     fails(&http, b"X-Xmidt-Message-Type: 4\n", "blank line");
-    fails(&http, b"X-Xmidt-Message-Type: 4\nX-Xmidt-Status: high\n\n", "X-Xmidt-Status");
+    fails(
+        &http,
+        b"X-Xmidt-Message-Type: 4\nX-Xmidt-Status: high\n\n",
+        "X-Xmidt-Status",
+    );
 }
 
 #[test]
 fn validate_flag_applies_the_type_rules() {
     let request_without_uuid = br#"{"msg_type":3,"source":"dns:me","dest":"mac:112233445566"}"#;
-    assert!(convert(&["--from", "json", "--to", "json"], request_without_uuid).status.success());
+    assert!(
+        convert(&["--from", "json", "--to", "json"], request_without_uuid)
+            .status
+            .success()
+    );
     fails(
         &["--from", "json", "--to", "json", "--validate"],
         request_without_uuid,
         "transaction_uuid is required",
     );
     ok("json", "json", REQUEST_JSON.as_bytes());
-    let out = convert(&["--from", "json", "--to", "json", "--validate"], REQUEST_JSON.as_bytes());
+    let out = convert(
+        &["--from", "json", "--to", "json", "--validate"],
+        REQUEST_JSON.as_bytes(),
+    );
     assert!(out.status.success());
 }
 

@@ -1,0 +1,185 @@
+//! The API: send a WRP to a device and wait for its answer; list devices; one device's stats.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use tokio::sync::oneshot;
+use wrp_nostd::{DeviceId, OwnedMessage};
+
+use crate::error::{json_error, send_error};
+use crate::registry::{Envelope, QueueError, TransactionError};
+use crate::Talaria;
+
+/// The two WRP encodings the API speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Msgpack,
+    Json,
+}
+
+impl Format {
+    /// wrp-go's rule: a Content-Type/Accept containing "json" is JSON, "msgpack" is msgpack,
+    /// empty is the default. Unlike wrp-go, wildcards (`*/*`, curl's default) also mean the
+    /// default, instead of a 400.
+    pub fn from_media_type(value: &str) -> Option<Format> {
+        let v = value.trim();
+        if v.contains("json") {
+            Some(Format::Json)
+        } else if v.is_empty()
+            || v.contains("msgpack")
+            || v.starts_with("*/*")
+            || v.starts_with("application/*")
+        {
+            Some(Format::Msgpack)
+        } else {
+            None
+        }
+    }
+
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::Msgpack => "application/msgpack",
+            Format::Json => "application/json",
+        }
+    }
+
+    pub fn decode(self, body: &[u8]) -> Result<OwnedMessage, String> {
+        match self {
+            Format::Msgpack => OwnedMessage::decode(body).map_err(|e| e.to_string()),
+            Format::Json => OwnedMessage::from_json(body).map_err(|e| e.to_string()),
+        }
+    }
+}
+
+fn header_text(headers: &HeaderMap, name: header::HeaderName) -> &str {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+}
+
+/// `POST|PATCH /api/{v2,v3}/device/send`.
+pub async fn send(State(t): State<Arc<Talaria>>, headers: HeaderMap, body: Bytes) -> Response {
+    let Some(format) = Format::from_media_type(header_text(&headers, header::CONTENT_TYPE)) else {
+        return send_error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "invalid WRP content type",
+        );
+    };
+    let Some(accept) = Format::from_media_type(header_text(&headers, header::ACCEPT)) else {
+        return send_error(
+            StatusCode::BAD_REQUEST,
+            "invalid Accept: expected JSON or msgpack",
+        );
+    };
+    let message = match format.decode(&body) {
+        Ok(m) => m,
+        Err(e) => return send_error(StatusCode::BAD_REQUEST, &format!("invalid WRP: {e}")),
+    };
+    if message.msg_type.requires_transaction() && message.transaction_uuid.is_empty() {
+        return send_error(StatusCode::BAD_REQUEST, "a transaction_uuid is required");
+    }
+    let id = match DeviceId::parse(&message.dest) {
+        Ok(id) => id.to_string(),
+        Err(_) => return send_error(StatusCode::BAD_REQUEST, "invalid device name"),
+    };
+    let Some(device) = t.registry.get(&id) else {
+        return send_error(StatusCode::NOT_FOUND, "the device does not exist");
+    };
+    let frame = match message.to_msgpack() {
+        Ok(f) => f,
+        Err(e) => return send_error(StatusCode::BAD_REQUEST, &e.to_string()),
+    };
+    let transaction = message.as_message().is_transaction();
+    let answer = if transaction {
+        match device.expect_answer(&message.transaction_uuid) {
+            Ok(rx) => Some(rx),
+            Err(TransactionError::Duplicate) => {
+                return send_error(
+                    StatusCode::BAD_REQUEST,
+                    "that transaction is already registered",
+                )
+            }
+            Err(TransactionError::Closed) => {
+                return send_error(StatusCode::GATEWAY_TIMEOUT, "the device disconnected")
+            }
+        }
+    } else {
+        None
+    };
+    let (written_tx, written_rx) = oneshot::channel();
+    if let Err(e) = device.enqueue(Envelope {
+        frame,
+        written: Some(written_tx),
+    }) {
+        device.forget(&message.transaction_uuid);
+        return match e {
+            QueueError::Full => send_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the device's queue is full",
+            ),
+            QueueError::Closed => {
+                send_error(StatusCode::GATEWAY_TIMEOUT, "the device disconnected")
+            }
+        };
+    }
+    let deadline = tokio::time::Instant::now() + t.config.api.request_timeout;
+    let Some(answer) = answer else {
+        // Events: done once the frame is on the socket.
+        return match tokio::time::timeout_at(deadline, written_rx).await {
+            Ok(Ok(true)) => StatusCode::OK.into_response(),
+            Ok(_) => send_error(StatusCode::GATEWAY_TIMEOUT, "the device disconnected"),
+            Err(_) => send_error(StatusCode::GATEWAY_TIMEOUT, "timed out"),
+        };
+    };
+    let frame = match tokio::time::timeout_at(deadline, answer).await {
+        Ok(Ok(frame)) => frame,
+        Ok(Err(_)) => return send_error(StatusCode::GATEWAY_TIMEOUT, "the device disconnected"),
+        Err(_) => {
+            device.forget(&message.transaction_uuid);
+            return send_error(
+                StatusCode::GATEWAY_TIMEOUT,
+                "timed out waiting for the device",
+            );
+        }
+    };
+    let body = match accept {
+        Format::Msgpack => frame,
+        Format::Json => match OwnedMessage::decode(&frame) {
+            Ok(m) => m.to_json(),
+            Err(e) => return send_error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+        },
+    };
+    ([(header::CONTENT_TYPE, accept.content_type())], body).into_response()
+}
+
+/// `GET /api/{v2,v3}/devices`: every device, rendered at most once per cache period.
+pub async fn devices(State(t): State<Arc<Talaria>>) -> Response {
+    let mut cache = t.devices_cache.lock().await;
+    let fresh = cache
+        .as_ref()
+        .is_some_and(|(at, _)| at.elapsed() < t.config.api.devices_cache);
+    if !fresh {
+        let list: Vec<_> = t.registry.all().iter().map(|d| d.to_json()).collect();
+        let body = serde_json::json!({ "devices": list }).to_string();
+        *cache = Some((Instant::now(), Bytes::from(body)));
+    }
+    let body = cache.as_ref().map(|(_, b)| b.clone()).unwrap_or_default();
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+/// `GET /api/{v2,v3}/device/{id}/stat`: does not contact the device.
+pub async fn stat(State(t): State<Arc<Talaria>>, Path(name): Path<String>) -> Response {
+    let id = match DeviceId::parse(&name) {
+        Ok(id) => id.to_string(),
+        Err(_) => return json_error(StatusCode::BAD_REQUEST, "invalid device name"),
+    };
+    match t.registry.get(&id) {
+        Some(device) => axum::Json(device.to_json()).into_response(),
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
+}

@@ -1,0 +1,354 @@
+//! The device side: the websocket handshake, and the read and write pumps of each connection.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::ws::{CloseFrame, Message as WsMessage, WebSocket, WebSocketUpgrade};
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use futures_util::stream::{SplitSink, SplitStream};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Map, Value};
+use tokio::sync::mpsc;
+use tokio::time::{timeout, Instant};
+use wrp_nostd::{DeviceId, Locator, Message, MessageType, OwnedMessage};
+
+use crate::config::SourceCheck;
+use crate::error::json_error;
+use crate::registry::{CloseReason, Device, DeviceInfo, Envelope};
+use crate::timefmt::rfc3339_nano;
+use crate::{status, Talaria};
+
+/// Convey keys a complete device sends (cloud-spec §4.3); missing ones mark it non-compliant.
+const CONVEY_REQUIRED: [&str; 4] = ["hw-model", "hw-manufacturer", "fw-name", "boot-time"];
+/// The largest `X-Webpa-Convey` header decoded.
+const MAX_CONVEY: usize = 8 * 1024;
+
+/// `GET /api/{v2,v3}/device`: checks in the Go order (gate, device name, credentials), then
+/// upgrades to a websocket.
+pub async fn connect(
+    State(t): State<Arc<Talaria>>,
+    headers: HeaderMap,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
+    if !t.gate.is_open() {
+        return StatusCode::SERVICE_UNAVAILABLE.into_response();
+    }
+    let name = match headers.get("x-webpa-device-name").map(|v| v.to_str()) {
+        None => {
+            return json_error(
+                StatusCode::BAD_REQUEST,
+                "failed to extract device ID: missing device name header",
+            )
+        }
+        Some(v) => v.unwrap_or_default(),
+    };
+    let id = match DeviceId::parse(name) {
+        Ok(id) => id.to_string(),
+        Err(e) => {
+            return json_error(
+                StatusCode::BAD_REQUEST,
+                &format!("failed to extract device ID: invalid device name: {e}"),
+            )
+        }
+    };
+    let info = device_info(&headers);
+    let max = t.config.device.max_devices;
+    if max > 0 && t.registry.len() >= max && t.registry.get(&id).is_none() {
+        metrics::counter!("xmidt_talaria_device_limit_reached_count").increment(1);
+        return json_error(StatusCode::SERVICE_UNAVAILABLE, "device limit reached");
+    }
+    let upgrade = match upgrade {
+        Ok(u) => u,
+        Err(rejection) => return rejection.into_response(),
+    };
+    let max_message = t.config.device.max_message_size;
+    upgrade
+        .max_message_size(max_message)
+        .max_frame_size(max_message)
+        .on_upgrade(move |socket| session(t, id, info, socket))
+}
+
+/// Reads what the handshake headers say about the device.
+fn device_info(headers: &HeaderMap) -> DeviceInfo {
+    let text = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let (convey, compliance) = match text("x-webpa-convey") {
+        None => (Map::new(), "missing-convey"),
+        Some(raw) => match decode_convey(&raw) {
+            None => (Map::new(), "invalid-convey"),
+            Some(c) if CONVEY_REQUIRED.iter().all(|k| c.contains_key(*k)) => (c, "full"),
+            Some(c) => (c, "convey-missing-fields"),
+        },
+    };
+    DeviceInfo {
+        convey,
+        compliance,
+        intermediate_context: text("x-intermediate-context"),
+        ..DeviceInfo::default()
+    }
+}
+
+/// `X-Webpa-Convey`: standard base64 of a JSON object.
+fn decode_convey(raw: &str) -> Option<Map<String, Value>> {
+    if raw.len() > MAX_CONVEY {
+        return None;
+    }
+    let json = base64::engine::general_purpose::STANDARD
+        .decode(raw.trim())
+        .ok()?;
+    match serde_json::from_slice(&json).ok()? {
+        Value::Object(map) => Some(map),
+        _ => None,
+    }
+}
+
+/// One device connection, from registration to its offline event.
+async fn session(t: Arc<Talaria>, id: String, info: DeviceInfo, mut socket: WebSocket) {
+    let (device, queue) = Device::new(id, info, t.config.device.queue_size);
+    let device = match t.registry.add(device) {
+        Ok(d) => d,
+        Err(_) => {
+            metrics::counter!("xmidt_talaria_device_limit_reached_count").increment(1);
+            let _ = socket
+                .send(close_frame(CloseReason::DeviceLimitReached))
+                .await;
+            return;
+        }
+    };
+    tracing::info!(
+        device = device.id,
+        session = device.session_id,
+        "device connected"
+    );
+    metrics::counter!("xmidt_talaria_connect_count").increment(1);
+    t.dispatch_event(&status::online(&t, &device));
+
+    let (sink, stream) = socket.split();
+    tokio::join!(
+        write_pump(&t, &device, sink, queue),
+        read_pump(&t, &device, stream)
+    );
+
+    t.registry.remove(&device);
+    let reason = device.close_reason().unwrap_or(CloseReason::ReadError);
+    tracing::info!(
+        device = device.id,
+        reason = reason.as_str(),
+        "device disconnected"
+    );
+    metrics::counter!("xmidt_talaria_disconnect_count", "reason" => reason.as_str()).increment(1);
+    t.dispatch_event(&status::offline(&t, &device, reason));
+}
+
+fn close_frame(reason: CloseReason) -> WsMessage {
+    WsMessage::Close(Some(CloseFrame {
+        // 1000 normal closure; the reason text says which.
+        code: 1000,
+        reason: reason.as_str().into(),
+    }))
+}
+
+async fn write_pump(
+    t: &Talaria,
+    device: &Arc<Device>,
+    mut sink: SplitSink<WebSocket, WsMessage>,
+    mut queue: mpsc::Receiver<Envelope>,
+) {
+    let cfg = &t.config.device;
+    let mut ping = tokio::time::interval_at(Instant::now() + cfg.ping_period, cfg.ping_period);
+    loop {
+        tokio::select! {
+            biased;
+            () = device.closed().cancelled() => break,
+            envelope = queue.recv() => {
+                let Some(envelope) = envelope else { break };
+                let len = envelope.frame.len();
+                let sent = timeout(cfg.write_timeout, sink.send(WsMessage::Binary(envelope.frame.into()))).await;
+                let ok = matches!(sent, Ok(Ok(())));
+                if let Some(written) = envelope.written {
+                    let _ = written.send(ok);
+                }
+                if !ok {
+                    device.close(CloseReason::WriteError);
+                    break;
+                }
+                device.stats.sent(len);
+            }
+            _ = ping.tick() => {
+                let ping = WsMessage::Ping(device.id.clone().into_bytes().into());
+                if !matches!(timeout(cfg.write_timeout, sink.send(ping)).await, Ok(Ok(()))) {
+                    device.close(CloseReason::WriteError);
+                    break;
+                }
+                // Pings count as messages sent but add no bytes, as in the Go talaria.
+                device.stats.sent(0);
+                metrics::counter!("xmidt_talaria_ping_count").increment(1);
+            }
+        }
+    }
+    let reason = device.close_reason().unwrap_or(CloseReason::ReadError);
+    if reason != CloseReason::ClosedByDevice && reason != CloseReason::WriteError {
+        let _ = timeout(cfg.write_timeout, sink.send(close_frame(reason))).await;
+    }
+    // Whatever is still queued will never be written: tell its senders now.
+    queue.close();
+    while let Ok(envelope) = queue.try_recv() {
+        if let Some(written) = envelope.written {
+            let _ = written.send(false);
+        }
+    }
+}
+
+async fn read_pump(t: &Talaria, device: &Arc<Device>, mut stream: SplitStream<WebSocket>) {
+    let idle = t.config.device.idle_period;
+    loop {
+        let next = tokio::select! {
+            () = device.closed().cancelled() => return,
+            next = timeout(idle, stream.next()) => next,
+        };
+        let reason = match next {
+            Err(_) => CloseReason::IdleTimeout,
+            Ok(None) | Ok(Some(Ok(WsMessage::Close(_)))) => CloseReason::ClosedByDevice,
+            Ok(Some(Err(e))) => {
+                tracing::debug!(device = device.id, error = %e, "read error");
+                CloseReason::ReadError
+            }
+            Ok(Some(Ok(frame))) => {
+                match frame {
+                    WsMessage::Binary(bytes) => {
+                        device.stats.received(bytes.len());
+                        handle_frame(t, device, &bytes);
+                    }
+                    WsMessage::Pong(_) => {
+                        metrics::counter!("xmidt_talaria_pong_count").increment(1)
+                    }
+                    // The websocket layer answers pings itself.
+                    WsMessage::Ping(_) => {}
+                    WsMessage::Text(text) => {
+                        device.stats.received(text.len());
+                        tracing::warn!(
+                            device = device.id,
+                            "text frame ignored: WRP frames are binary"
+                        );
+                        metrics::counter!("xmidt_talaria_inbound_wrp_messages", "outcome" => "rejected", "reason" => "text_frame").increment(1);
+                    }
+                    WsMessage::Close(_) => {}
+                }
+                continue;
+            }
+        };
+        device.close(reason);
+        return;
+    }
+}
+
+/// Outcome label of the source check (talaria's `wrp_source_check` reasons).
+fn source_check(device: &Device, source: &str) -> &'static str {
+    if source.is_empty() {
+        return "empty";
+    }
+    match Locator::parse(source).ok().and_then(|l| l.device_id()) {
+        None => "parse_error",
+        Some(id) if id.to_string() == device.id => "id_match",
+        Some(_) => "id_mismatch",
+    }
+}
+
+/// One WRP frame from a device: checked, enriched, then an answer, an event, or both an event
+/// and a QoS ack.
+fn handle_frame(t: &Talaria, device: &Arc<Device>, bytes: &[u8]) {
+    let message = match Message::decode(bytes) {
+        Ok(m) => m,
+        Err(e) => {
+            tracing::warn!(device = device.id, error = %e, "undecodable WRP frame skipped");
+            metrics::counter!("xmidt_talaria_inbound_wrp_messages", "outcome" => "rejected", "reason" => "decode_error").increment(1);
+            return;
+        }
+    };
+    let check = source_check(device, message.source);
+    let enforce = t.config.device.source_check == SourceCheck::Enforce;
+    let accepted = check == "id_match" || !enforce;
+    metrics::counter!("xmidt_talaria_wrp_source_check", "outcome" => if accepted { "accepted" } else { "rejected" }, "reason" => check).increment(1);
+    if !accepted {
+        tracing::warn!(
+            device = device.id,
+            source = message.source,
+            "message with a foreign source dropped"
+        );
+        return;
+    }
+
+    let mut m = OwnedMessage::from(&message);
+    if m.content_type.is_empty() {
+        m.content_type = "application/octet-stream".into();
+    }
+    m.metadata
+        .insert("/xmidt-timestamp".into(), rfc3339_nano(SystemTime::now()));
+    m.partner_ids = vec![device
+        .info
+        .partner_id
+        .clone()
+        .unwrap_or_else(|| "unknown".into())];
+    if m.msg_type == MessageType::SimpleEvent {
+        m.session_id = device.session_id.clone();
+    }
+
+    if message.is_transaction() {
+        let Ok(frame) = m.to_msgpack() else { return };
+        if device.answer(&m.transaction_uuid, frame) {
+            metrics::counter!("xmidt_talaria_request_response_count").increment(1);
+        } else {
+            // Nobody waits for it (timed out, or the device started the transaction itself).
+            tracing::debug!(
+                device = device.id,
+                transaction = m.transaction_uuid,
+                "transaction broken"
+            );
+            metrics::counter!("xmidt_talaria_inbound_wrp_messages", "outcome" => "dropped", "reason" => "transaction_broken").increment(1);
+        }
+        return;
+    }
+
+    t.dispatch_event(&m);
+    if m.msg_type == MessageType::SimpleEvent && message.qos_level().is_some_and(|q| q.needs_ack())
+    {
+        send_ack(t, device, &m);
+    }
+}
+
+/// QoS ack (cloud-spec §4.7): sent whether or not the event could be forwarded.
+fn send_ack(t: &Talaria, device: &Device, event: &OwnedMessage) {
+    let mut ack = OwnedMessage::new(MessageType::SimpleEvent);
+    ack.source = t.config.outbound.source.clone();
+    ack.dest = event.source.clone();
+    ack.transaction_uuid = event.transaction_uuid.clone();
+    ack.partner_ids = event.partner_ids.clone();
+    ack.headers = event.headers.clone();
+    ack.metadata = event.metadata.clone();
+    ack.session_id = device.session_id.clone();
+    ack.qos = event.qos;
+    ack.rdr = Some(0);
+    let outcome = match ack.to_msgpack() {
+        Ok(frame) => device
+            .enqueue(Envelope {
+                frame,
+                written: None,
+            })
+            .is_ok(),
+        Err(_) => false,
+    };
+    let name = if outcome {
+        "xmidt_talaria_outbound_ack_success"
+    } else {
+        "xmidt_talaria_outbound_ack_failure"
+    };
+    metrics::counter!(name).increment(1);
+}

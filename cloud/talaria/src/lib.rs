@@ -1,0 +1,169 @@
+//! Talaria, the Xmidt device gateway: devices hold websockets here; the API sends them WRP
+//! messages and gets their answers; their events go on to caduceus.
+//!
+//! [`Talaria::router`] is the device + API router; [`control::router`] the operator API;
+//! [`run`] serves both until shut down.
+
+use std::io;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::Bytes;
+use axum::extract::DefaultBodyLimit;
+use axum::http::HeaderValue;
+use axum::response::Response;
+use axum::routing::{any, get, post};
+use axum::Router;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use wrp_nostd::OwnedMessage;
+
+pub mod api;
+pub mod config;
+pub mod control;
+mod device;
+mod error;
+pub mod outbound;
+pub mod registry;
+mod status;
+mod timefmt;
+mod tls;
+
+pub use config::Config;
+
+/// One talaria: its devices, event sender, gate and drain.
+pub struct Talaria {
+    pub config: Config,
+    pub registry: registry::Registry,
+    pub outbound: Arc<outbound::Outbound>,
+    pub gate: control::Gate,
+    pub drain: control::Drain,
+    devices_cache: tokio::sync::Mutex<Option<(Instant, Bytes)>>,
+}
+
+impl Talaria {
+    /// Builds a talaria and starts its event workers, which stop with `shutdown`.
+    pub fn new(config: Config, shutdown: CancellationToken) -> Arc<Talaria> {
+        let outbound = outbound::Outbound::start(config.outbound.clone(), shutdown);
+        Arc::new(Talaria {
+            registry: registry::Registry::new(config.device.max_devices),
+            outbound,
+            gate: control::Gate::new(true),
+            drain: control::Drain::default(),
+            devices_cache: tokio::sync::Mutex::new(None),
+            config,
+        })
+    }
+
+    /// Devices (`/api/{v2,v3}/device`), the API and `/health`.
+    pub fn router(self: &Arc<Self>) -> Router {
+        let versioned = Router::new()
+            .route("/device", any(device::connect))
+            .route(
+                "/device/send",
+                post(api::send)
+                    .patch(api::send)
+                    .layer(DefaultBodyLimit::max(self.config.api.max_body)),
+            )
+            .route("/devices", get(api::devices))
+            .route("/device/{id}/stat", get(api::stat));
+        let server = HeaderValue::from_str(&self.config.server)
+            .unwrap_or(HeaderValue::from_static("talaria"));
+        Router::new()
+            .nest("/api/v2", versioned.clone())
+            .nest("/api/v3", versioned)
+            .route("/health", get(|| async { "ok" }))
+            .with_state(self.clone())
+            .layer(axum::middleware::map_response(move |mut r: Response| {
+                let server = server.clone();
+                async move {
+                    let h = r.headers_mut();
+                    h.insert("x-talaria-server", server);
+                    h.insert(
+                        "x-talaria-build",
+                        HeaderValue::from_static(env!("CARGO_PKG_VERSION")),
+                    );
+                    r
+                }
+            }))
+    }
+
+    /// Sends a message on the event path (caduceus, or a `dns:` receiver).
+    fn dispatch_event(&self, m: &OwnedMessage) {
+        match m.to_msgpack() {
+            Ok(frame) => {
+                // Counted and logged inside when it cannot be queued.
+                let _ = self.outbound.dispatch(&m.dest, frame.into());
+            }
+            Err(e) => tracing::warn!(error = %e, "event not encodable"),
+        }
+    }
+
+    /// Closes every connection (on shutdown).
+    pub fn disconnect_all(&self, reason: registry::CloseReason) {
+        for device in self.registry.all() {
+            device.close(reason);
+        }
+    }
+}
+
+/// Binds talaria's configured addresses and serves until `shutdown` is cancelled.
+pub async fn run(config: Config, shutdown: CancellationToken) -> io::Result<()> {
+    let primary = TcpListener::bind(config.address).await?;
+    let control = match config.control_address {
+        Some(address) => Some(TcpListener::bind(address).await?),
+        None => None,
+    };
+    serve(
+        Talaria::new(config, shutdown.clone()),
+        primary,
+        control,
+        shutdown,
+    )
+    .await
+}
+
+/// Serves `talaria` on bound listeners until `shutdown` is cancelled; every device is then
+/// disconnected (and gets its offline event).
+pub async fn serve(
+    talaria: Arc<Talaria>,
+    primary: TcpListener,
+    control: Option<TcpListener>,
+    shutdown: CancellationToken,
+) -> io::Result<()> {
+    let config = &talaria.config;
+    tracing::info!(address = %primary.local_addr()?, tls = config.tls.is_some(), "talaria listening");
+    if let Some(control) = control {
+        tracing::info!(address = %control.local_addr()?, "talaria control API listening");
+        let router = control::router(talaria.clone());
+        let stop = shutdown.clone();
+        tokio::spawn(async move {
+            let served = axum::serve(control, router)
+                .with_graceful_shutdown(stop.cancelled_owned())
+                .await;
+            if let Err(e) = served {
+                tracing::error!(error = %e, "control API stopped");
+            }
+        });
+    }
+    let router = talaria.router();
+    let closer = talaria.clone();
+    let stop = async move {
+        shutdown.cancelled().await;
+        closer.disconnect_all(registry::CloseReason::Shutdown);
+    };
+    match &config.tls {
+        Some(tls) => {
+            let listener =
+                tls::TlsListener::new(primary, tls::server_config(&tls.cert, &tls.key)?)?;
+            axum::serve(listener, router)
+                .with_graceful_shutdown(stop)
+                .await
+        }
+        None => {
+            axum::serve(primary, router)
+                .with_graceful_shutdown(stop)
+                .await
+        }
+    }
+}

@@ -1,0 +1,252 @@
+//! Device connections: the handshake, events, answers, acks, duplicates, limits and timeouts.
+
+mod common;
+
+use std::time::Duration;
+
+use base64::Engine;
+use common::*;
+use futures_util::{SinkExt, StreamExt};
+use tokio_tungstenite::tungstenite::Message as Ws;
+use wrp_nostd::{MessageType, OwnedMessage};
+
+const ID: &str = "mac:112233445566";
+
+fn http_status(e: tokio_tungstenite::tungstenite::Error) -> u16 {
+    match e {
+        tokio_tungstenite::tungstenite::Error::Http(r) => r.status().as_u16(),
+        other => panic!("expected an HTTP refusal, got {other}"),
+    }
+}
+
+#[tokio::test]
+async fn handshake_needs_a_valid_device_name() {
+    let t = start(|_| {}).await;
+    assert_eq!(http_status(connect(t.addr, &[]).await.unwrap_err()), 400);
+    let bad = connect(t.addr, &[("X-Webpa-Device-Name", "mac:1122334455")]).await;
+    assert_eq!(http_status(bad.unwrap_err()), 400);
+    let body = reqwest::get(format!("http://{}/api/v2/device", t.addr))
+        .await
+        .unwrap();
+    assert_eq!(body.status(), 400);
+    let json: serde_json::Value = body.json().await.unwrap();
+    assert_eq!(json["code"], 400);
+    assert!(json["message"]
+        .as_str()
+        .unwrap()
+        .contains("missing device name header"));
+}
+
+#[tokio::test]
+async fn online_event_carries_convey_metadata_and_a_transaction_uuid() {
+    let mut t = start(|_| {}).await;
+    let convey = base64::engine::general_purpose::STANDARD
+        .encode(r#"{"hw-model":"TG1682","hw-manufacturer":"ARRIS","fw-name":"fw1","boot-time":1700000000,"webpa-protocol":"PARODUS-2.0"}"#);
+    let _ws = connect(
+        t.addr,
+        &[
+            ("X-WebPA-Device-Name", "MAC:11-22-33-44-55-66/config"),
+            ("X-WebPA-Convey", &convey),
+        ],
+    )
+    .await
+    .unwrap();
+    let online = event_ending(&mut t.events, "/online").await;
+    assert_eq!(online.msg_type, MessageType::SimpleEvent);
+    assert_eq!(online.dest, format!("event:device-status/{ID}/online"));
+    assert!(!online.transaction_uuid.is_empty());
+    assert_eq!(online.metadata["/hw-model"], "TG1682");
+    assert_eq!(online.metadata["/boot-time"], "1700000000");
+    assert_eq!(online.metadata["/protocol"], "PARODUS-2.0");
+    assert_eq!(online.metadata["/compliance"], "full");
+    assert_eq!(online.metadata["/hw-deviceid"], ID);
+    assert_eq!(online.partner_ids, ["unknown"]);
+    let payload: serde_json::Value = serde_json::from_slice(&online.payload).unwrap();
+    assert_eq!(payload["id"], ID);
+    assert!(!online.session_id.is_empty());
+}
+
+#[tokio::test]
+async fn device_events_are_enriched_and_forwarded_and_acked() {
+    let mut t = start(|_| {}).await;
+    let mut ws = device(t.addr, ID).await;
+    let online = event_ending(&mut t.events, "/online").await;
+    let event = OwnedMessage::builder(MessageType::SimpleEvent)
+        .source(format!("{ID}/telemetry"))
+        .dest("event:telemetry/stats")
+        .transaction_uuid("ev-1")
+        .partner_id("spoofed")
+        .qos(50)
+        .payload(b"{}".to_vec())
+        .build();
+    send_wrp(&mut ws, &event).await;
+    let got = event_ending(&mut t.events, "telemetry/stats").await;
+    assert_eq!(
+        got.partner_ids,
+        ["unknown"],
+        "partner ids come from the token, not the device"
+    );
+    assert_eq!(got.session_id, online.session_id);
+    assert_eq!(got.content_type, "application/octet-stream");
+    assert!(got.metadata.contains_key("/xmidt-timestamp"));
+    assert_eq!(got.payload, b"{}");
+
+    let ack = next_wrp(&mut ws).await;
+    assert_eq!(ack.msg_type, MessageType::SimpleEvent);
+    assert_eq!(ack.dest, format!("{ID}/telemetry"));
+    assert_eq!(ack.transaction_uuid, "ev-1");
+    assert_eq!(ack.qos, 50);
+    assert_eq!(ack.rdr, Some(0));
+    assert!(ack.payload.is_empty());
+
+    // Low QoS: forwarded, not acked. The next frame the device sees is the answer to a ping-free
+    // stat round trip, so check by sending an event and then an API message.
+    let low = OwnedMessage {
+        qos: 10,
+        transaction_uuid: "ev-2".into(),
+        ..event
+    };
+    send_wrp(&mut ws, &low).await;
+    event_ending(&mut t.events, "telemetry/stats").await;
+    let probe = OwnedMessage::builder(MessageType::SimpleEvent)
+        .source("dns:test")
+        .dest(ID)
+        .build();
+    let sent = reqwest::Client::new()
+        .post(format!("http://{}/api/v3/device/send", t.addr))
+        .header("Content-Type", "application/msgpack")
+        .body(probe.to_msgpack().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sent.status(), 200);
+    assert_eq!(
+        next_wrp(&mut ws).await.source,
+        "dns:test",
+        "no ack came before the probe"
+    );
+}
+
+#[tokio::test]
+async fn foreign_source_is_dropped_when_enforced() {
+    let mut t =
+        start(|c| c.device.source_check = xmidt_talaria::config::SourceCheck::Enforce).await;
+    let mut ws = device(t.addr, ID).await;
+    event_ending(&mut t.events, "/online").await;
+    let spoof = OwnedMessage::builder(MessageType::SimpleEvent)
+        .source("mac:aabbccddeeff")
+        .dest("event:spoof")
+        .build();
+    send_wrp(&mut ws, &spoof).await;
+    let real = OwnedMessage::builder(MessageType::SimpleEvent)
+        .source(ID)
+        .dest("event:real")
+        .build();
+    send_wrp(&mut ws, &real).await;
+    let next = tokio::time::timeout(WAIT, t.events.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(next.dest, "event:real", "the spoofed event never arrives");
+}
+
+#[tokio::test]
+async fn a_second_connection_replaces_the_first() {
+    let mut t = start(|_| {}).await;
+    let mut first = device(t.addr, ID).await;
+    event_ending(&mut t.events, "/online").await;
+    let _second = device(t.addr, ID).await;
+    let closed = loop {
+        match tokio::time::timeout(WAIT, first.next()).await.unwrap() {
+            Some(Ok(Ws::Close(frame))) => break frame.expect("close frame").reason.to_string(),
+            Some(Ok(_)) => continue,
+            other => panic!("expected a close frame, got {other:?}"),
+        }
+    };
+    assert_eq!(closed, "duplicate");
+    let offline = event_ending(&mut t.events, "/offline").await;
+    let payload: serde_json::Value = serde_json::from_slice(&offline.payload).unwrap();
+    assert_eq!(payload["reason-for-closure"], "duplicate");
+    let stat: serde_json::Value =
+        reqwest::get(format!("http://{}/api/v2/device/{ID}/stat", t.addr))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+    assert_eq!(stat["id"], ID);
+    assert_eq!(stat["statistics"]["duplications"], 1);
+    assert_eq!(t.talaria.registry.len(), 1);
+}
+
+#[tokio::test]
+async fn device_limit_refuses_new_ids_but_not_reconnects() {
+    let t = start(|c| c.device.max_devices = 1).await;
+    let _a = device(t.addr, ID).await;
+    let refused = connect(t.addr, &[("X-Webpa-Device-Name", "mac:aabbccddeeff")]).await;
+    assert_eq!(http_status(refused.unwrap_err()), 503);
+    let _again = device(t.addr, ID).await;
+}
+
+#[tokio::test]
+async fn silent_device_is_dropped_after_the_idle_period_and_pings_keep_it() {
+    let mut t = start(|c| {
+        c.device.ping_period = Duration::from_millis(100);
+        c.device.idle_period = Duration::from_millis(400);
+    })
+    .await;
+    // This device reads (so the library answers pings) for well past the idle period.
+    let mut alive = device(t.addr, ID).await;
+    let reader = tokio::spawn(async move {
+        let until = tokio::time::Instant::now() + Duration::from_millis(1200);
+        while let Ok(Some(Ok(_))) = tokio::time::timeout_at(until, alive.next()).await {}
+        alive
+    });
+    // This one never reads, so never answers a ping.
+    let _silent = device(t.addr, "mac:aabbccddeeff").await;
+    let offline = event_ending(&mut t.events, "aabbccddeeff/offline").await;
+    let payload: serde_json::Value = serde_json::from_slice(&offline.payload).unwrap();
+    assert_eq!(payload["reason-for-closure"], "idle-timeout");
+    let _alive = reader.await.unwrap();
+    assert!(
+        t.talaria.registry.get(ID).is_some(),
+        "the answering device is still connected"
+    );
+}
+
+#[tokio::test]
+async fn text_and_garbage_frames_are_skipped_without_closing() {
+    let mut t = start(|_| {}).await;
+    let mut ws = device(t.addr, ID).await;
+    event_ending(&mut t.events, "/online").await;
+    ws.send(Ws::Text("hello".into())).await.unwrap();
+    ws.send(Ws::Binary(vec![0xc1, 0x00].into())).await.unwrap();
+    let real = OwnedMessage::builder(MessageType::SimpleEvent)
+        .source(ID)
+        .dest("event:after")
+        .build();
+    send_wrp(&mut ws, &real).await;
+    assert_eq!(
+        event_ending(&mut t.events, "after").await.dest,
+        "event:after"
+    );
+    let stat: serde_json::Value =
+        reqwest::get(format!("http://{}/api/v2/device/{ID}/stat", t.addr))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+    assert_eq!(stat["statistics"]["messagesReceived"], 3);
+}
+
+#[tokio::test]
+async fn oversized_frames_close_the_connection() {
+    let mut t = start(|c| c.device.max_message_size = 1024).await;
+    let mut ws = device(t.addr, ID).await;
+    event_ending(&mut t.events, "/online").await;
+    let _ = ws.send(Ws::Binary(vec![0u8; 4096].into())).await;
+    let offline = event_ending(&mut t.events, "/offline").await;
+    let payload: serde_json::Value = serde_json::from_slice(&offline.payload).unwrap();
+    assert_eq!(payload["reason-for-closure"], "readerror");
+}
