@@ -1,13 +1,8 @@
-//! Error responses in the webpa-common shape: `{"code": N, "message": "..."}`.
+//! Error responses of the API.
 
 use axum::http::{HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
-use axum::Json;
-
-pub fn json_error(status: StatusCode, message: &str) -> Response {
-    let body = serde_json::json!({ "code": status.as_u16(), "message": message });
-    (status, Json(body)).into_response()
-}
+use axum::response::Response;
+pub use xmidt_common::json_error;
 
 /// An error from `/device/send`: the JSON body, plus `X-Xmidt-Message-Error` as talaria sends it.
 pub fn send_error(status: StatusCode, error: &str) -> Response {

@@ -55,7 +55,7 @@ impl Talaria {
         })
     }
 
-    /// Devices (`/api/{v2,v3}/device`), the API and `/health`.
+    /// Devices (`/api/{v2,v3}/device`), the API, `/health` and `/metrics`.
     pub fn router(self: &Arc<Self>) -> Router {
         let versioned = Router::new()
             .route("/device", any(device::connect))
@@ -72,7 +72,7 @@ impl Talaria {
         Router::new()
             .nest("/api/v2", versioned.clone())
             .nest("/api/v3", versioned)
-            .route("/health", get(|| async { "ok" }))
+            .merge(xmidt_common::routes())
             .with_state(self.clone())
             .layer(axum::middleware::map_response(move |mut r: Response| {
                 let server = server.clone();

@@ -1,9 +1,13 @@
 //! `xmidt`: the Xmidt cloud's services and operator tools in one binary.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
+use anyhow::Result;
 use clap::{Parser, Subcommand};
+use tokio_util::sync::CancellationToken;
 
+mod config;
 mod wrp_cmd;
 
 #[derive(Parser)]
@@ -20,12 +24,22 @@ enum Command {
         #[command(subcommand)]
         command: wrp_cmd::WrpCommand,
     },
+    /// Run talaria, the device websocket gateway (devices and API on :6200, control on :6203).
+    Talaria {
+        /// The YAML configuration file (section `talaria`); XMIDT_TALARIA__* variables override it.
+        #[arg(long, env = "XMIDT_CONFIG")]
+        config: Option<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Wrp { command } => wrp_cmd::run(command),
+        Command::Talaria { config } => serve(|shutdown| async move {
+            let config = config::load(config.as_deref())?;
+            Ok(xmidt_talaria::run(config.talaria, shutdown).await?)
+        }),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -35,4 +49,35 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Runs a service with logging on stderr (RUST_LOG, default info) until Ctrl-C or SIGTERM.
+fn serve<F, Fut>(service: F) -> Result<()>
+where
+    F: FnOnce(CancellationToken) -> Fut,
+    Fut: std::future::Future<Output = Result<()>>,
+{
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async {
+        let shutdown = CancellationToken::new();
+        let signal = shutdown.clone();
+        tokio::spawn(async move {
+            let mut term =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                    .expect("SIGTERM handler");
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            tracing::info!("shutting down");
+            signal.cancel();
+        });
+        service(shutdown).await
+    })
 }
