@@ -6,7 +6,7 @@ mod common;
 use std::sync::Arc;
 
 use common::*;
-use tokio_rustls::rustls::crypto::ring::{cipher_suite, default_provider, kx_group};
+use tokio_rustls::rustls::crypto::aws_lc_rs::{cipher_suite, default_provider, kx_group};
 use tokio_rustls::rustls::crypto::CryptoProvider;
 use tokio_rustls::rustls::{version, ClientConfig, RootCertStore};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
