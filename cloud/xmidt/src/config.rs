@@ -13,6 +13,7 @@ use serde::Deserialize;
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct FileConfig {
+    pub petasos: xmidt_petasos::Config,
     pub talaria: xmidt_talaria::Config,
 }
 

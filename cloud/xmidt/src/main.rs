@@ -24,6 +24,12 @@ enum Command {
         #[command(subcommand)]
         command: wrp_cmd::WrpCommand,
     },
+    /// Run petasos, which redirects devices to the talaria owning them (:6400).
+    Petasos {
+        /// The YAML configuration file (section `petasos`); XMIDT_PETASOS__* variables override it.
+        #[arg(long, env = "XMIDT_CONFIG")]
+        config: Option<PathBuf>,
+    },
     /// Run talaria, the device websocket gateway (devices and API on :6200, control on :6203).
     Talaria {
         /// The YAML configuration file (section `talaria`); XMIDT_TALARIA__* variables override it.
@@ -36,6 +42,10 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Wrp { command } => wrp_cmd::run(command),
+        Command::Petasos { config } => serve(|shutdown| async move {
+            let config = config::load(config.as_deref())?;
+            Ok(xmidt_petasos::run(config.petasos, shutdown).await?)
+        }),
         Command::Talaria { config } => serve(|shutdown| async move {
             let config = config::load(config.as_deref())?;
             Ok(xmidt_talaria::run(config.talaria, shutdown).await?)
