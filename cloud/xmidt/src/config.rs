@@ -14,6 +14,7 @@ use serde::Deserialize;
 #[serde(default, deny_unknown_fields)]
 pub struct FileConfig {
     pub petasos: xmidt_petasos::Config,
+    pub scytale: xmidt_scytale::Config,
     pub talaria: xmidt_talaria::Config,
 }
 

@@ -30,6 +30,12 @@ enum Command {
         #[arg(long, env = "XMIDT_CONFIG")]
         config: Option<PathBuf>,
     },
+    /// Run scytale, the API gateway that sends requests to the talaria owning the device (:6300).
+    Scytale {
+        /// The YAML configuration file (section `scytale`); XMIDT_SCYTALE__* variables override it.
+        #[arg(long, env = "XMIDT_CONFIG")]
+        config: Option<PathBuf>,
+    },
     /// Run talaria, the device websocket gateway (devices and API on :6200, control on :6203).
     Talaria {
         /// The YAML configuration file (section `talaria`); XMIDT_TALARIA__* variables override it.
@@ -45,6 +51,10 @@ fn main() -> ExitCode {
         Command::Petasos { config } => serve(|shutdown| async move {
             let config = config::load(config.as_deref())?;
             Ok(xmidt_petasos::run(config.petasos, shutdown).await?)
+        }),
+        Command::Scytale { config } => serve(|shutdown| async move {
+            let config = config::load(config.as_deref())?;
+            Ok(xmidt_scytale::run(config.scytale, shutdown).await?)
         }),
         Command::Talaria { config } => serve(|shutdown| async move {
             let config = config::load(config.as_deref())?;
