@@ -31,7 +31,7 @@ async fn talaria(ip: &str) -> Node {
     let stop = CancellationToken::new();
     let mut config = xmidt_talaria::Config::default();
     config.outbound.event_endpoints.clear();
-    let talaria = Talaria::new(config, stop.clone());
+    let talaria = Talaria::new(config, stop.clone()).expect("valid config");
     tokio::spawn(xmidt_talaria::serve(
         talaria.clone(),
         listener,

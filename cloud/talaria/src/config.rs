@@ -22,6 +22,11 @@ pub struct Config {
     pub device: DeviceConfig,
     pub outbound: OutboundConfig,
     pub api: ApiConfig,
+    /// Credentials for the API routes (`/device/send`, `/devices`, `/device/{id}/stat`).
+    pub api_auth: xmidt_auth::ApiAuthConfig,
+    /// Device tokens on the connect route; kept apart from `api_auth` so a device token is never
+    /// accepted on the API (talaria#568).
+    pub device_auth: xmidt_auth::DeviceAuthConfig,
 }
 
 impl Default for Config {
@@ -37,6 +42,8 @@ impl Default for Config {
             device: DeviceConfig::default(),
             outbound: OutboundConfig::default(),
             api: ApiConfig::default(),
+            api_auth: xmidt_auth::ApiAuthConfig::default(),
+            device_auth: xmidt_auth::DeviceAuthConfig::default(),
         }
     }
 }

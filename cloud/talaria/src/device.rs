@@ -46,7 +46,7 @@ pub async fn connect(
         }
         Some(v) => v.unwrap_or_default(),
     };
-    let id = match DeviceId::parse(name) {
+    let mut id = match DeviceId::parse(name) {
         Ok(id) => id.to_string(),
         Err(e) => {
             return json_error(
@@ -55,7 +55,32 @@ pub async fn connect(
             )
         }
     };
-    let info = device_info(&headers);
+    let mut info = device_info(&headers);
+    match t.device_auth.validate(&headers).await {
+        Ok(None) => {}
+        Ok(Some(principal)) => {
+            // A device-id claim names the device, whatever the header says (as in Go).
+            if let Some(claimed) = principal.claims.get("device-id").and_then(|v| v.as_str()) {
+                match DeviceId::parse(claimed) {
+                    Ok(claimed) => id = claimed.to_string(),
+                    Err(_) => {
+                        return json_error(
+                            StatusCode::FORBIDDEN,
+                            "the token's device-id claim is not a device id",
+                        )
+                    }
+                }
+            }
+            info.partner_id = principal.partner_ids.first().cloned();
+            info.trust = principal.trust.unwrap_or(0);
+            info.claims = principal.claims;
+        }
+        Err(e) => {
+            metrics::counter!("xmidt_talaria_rejected_connections", "reason" => "auth")
+                .increment(1);
+            return e.into_response();
+        }
+    }
     let max = t.config.device.max_devices;
     if max > 0 && t.registry.len() >= max && t.registry.get(&id).is_none() {
         metrics::counter!("xmidt_talaria_device_limit_reached_count").increment(1);

@@ -34,6 +34,8 @@ pub use config::Config;
 /// One talaria: its devices, event sender, gate and drain.
 pub struct Talaria {
     pub config: Config,
+    api_auth: xmidt_auth::ApiAuth,
+    device_auth: xmidt_auth::DeviceTokenValidator,
     pub registry: registry::Registry,
     pub outbound: Arc<outbound::Outbound>,
     pub gate: control::Gate,
@@ -42,23 +44,30 @@ pub struct Talaria {
 }
 
 impl Talaria {
-    /// Builds a talaria and starts its event workers, which stop with `shutdown`.
-    pub fn new(config: Config, shutdown: CancellationToken) -> Arc<Talaria> {
+    /// Builds a talaria and starts its event workers, which stop with `shutdown`. Must run
+    /// inside a tokio runtime.
+    pub fn new(
+        config: Config,
+        shutdown: CancellationToken,
+    ) -> Result<Arc<Talaria>, xmidt_auth::ConfigError> {
+        let api_auth = xmidt_auth::ApiAuth::from_config(&config.api_auth)?;
+        let device_auth = xmidt_auth::DeviceTokenValidator::from_config(&config.device_auth)?;
         let outbound = outbound::Outbound::start(config.outbound.clone(), shutdown);
-        Arc::new(Talaria {
+        Ok(Arc::new(Talaria {
+            api_auth,
+            device_auth,
             registry: registry::Registry::new(config.device.max_devices),
             outbound,
             gate: control::Gate::new(true),
             drain: control::Drain::default(),
             devices_cache: tokio::sync::Mutex::new(None),
             config,
-        })
+        }))
     }
 
     /// Devices (`/api/{v2,v3}/device`), the API, `/health` and `/metrics`.
     pub fn router(self: &Arc<Self>) -> Router {
-        let versioned = Router::new()
-            .route("/device", any(device::connect))
+        let api = Router::new()
             .route(
                 "/device/send",
                 post(api::send)
@@ -66,7 +75,12 @@ impl Talaria {
                     .layer(DefaultBodyLimit::max(self.config.api.max_body)),
             )
             .route("/devices", get(api::devices))
-            .route("/device/{id}/stat", get(api::stat));
+            .route("/device/{id}/stat", get(api::stat))
+            .layer(self.api_auth.layer());
+        // The connect route checks device tokens itself, never API credentials.
+        let versioned = Router::new()
+            .route("/device", any(device::connect))
+            .merge(api);
         let server = HeaderValue::from_str(&self.config.server)
             .unwrap_or(HeaderValue::from_static("talaria"));
         Router::new()
@@ -114,13 +128,9 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> io::Result<()> 
         Some(address) => Some(TcpListener::bind(address).await?),
         None => None,
     };
-    serve(
-        Talaria::new(config, shutdown.clone()),
-        primary,
-        control,
-        shutdown,
-    )
-    .await
+    let talaria = Talaria::new(config, shutdown.clone())
+        .map_err(|e| io::Error::other(format!("auth configuration: {e}")))?;
+    serve(talaria, primary, control, shutdown).await
 }
 
 /// Serves `talaria` on bound listeners until `shutdown` is cancelled; every device is then

@@ -77,7 +77,7 @@ pub async fn start(tune: impl FnOnce(&mut Config)) -> Running {
     let addr = primary.local_addr().expect("addr");
     let control_addr = control.local_addr().expect("addr");
     let shutdown = CancellationToken::new();
-    let talaria = Talaria::new(config, shutdown.clone());
+    let talaria = Talaria::new(config, shutdown.clone()).expect("valid config");
     tokio::spawn(xmidt_talaria::serve(
         talaria.clone(),
         primary,
