@@ -29,6 +29,11 @@ pub struct Config {
     pub fanout: FanoutConfig,
     /// The largest request body (413 above).
     pub max_body: usize,
+    /// Who may call the API (Basic, JWT, capabilities). No credentials configured: open.
+    pub auth: xmidt_auth::ApiAuthConfig,
+    /// The WRP partner check (`allowedResources.allowedPartners` of the caller's JWT against the
+    /// message's partner_ids): `enforce`, `monitor`, or absent for none.
+    pub wrp_check: Option<xmidt_auth::CheckMode>,
 }
 
 impl Default for Config {
@@ -37,6 +42,8 @@ impl Default for Config {
             address: SocketAddr::from(([0, 0, 0, 0], 6300)),
             fanout: FanoutConfig::default(),
             max_body: 1024 * 1024,
+            auth: xmidt_auth::ApiAuthConfig::default(),
+            wrp_check: None,
         }
     }
 }
@@ -109,13 +116,16 @@ impl Targets {
 
 pub struct Scytale {
     config: Config,
+    auth: xmidt_auth::ApiAuth,
     targets: Targets,
     client: reqwest::Client,
     slots: Semaphore,
 }
 
 impl Scytale {
-    pub fn new(config: Config, targets: Targets) -> Arc<Scytale> {
+    /// Must run inside a tokio runtime (JWKS keys are fetched in the background).
+    pub fn new(config: Config, targets: Targets) -> Result<Arc<Scytale>, xmidt_auth::ConfigError> {
+        let auth = xmidt_auth::ApiAuth::from_config(&config.auth)?;
         let client = reqwest::Client::builder()
             .timeout(config.fanout.client_timeout)
             .redirect(reqwest::redirect::Policy::limited(
@@ -123,19 +133,21 @@ impl Scytale {
             ))
             .build()
             .unwrap_or_default();
-        Arc::new(Scytale {
+        Ok(Arc::new(Scytale {
             slots: Semaphore::new(config.fanout.concurrency.max(1)),
+            auth,
             config,
             targets,
             client,
-        })
+        }))
     }
 
     /// The API routes, `/health` and `/metrics`; anything else is 400 "Invalid endpoint".
     pub fn router(self: &Arc<Self>) -> Router {
         let versioned = Router::new()
             .route("/device", post(send).put(send))
-            .route("/device/{id}/stat", get(stat));
+            .route("/device/{id}/stat", get(stat))
+            .layer(self.auth.layer());
         Router::new()
             .nest("/api/v3", versioned.clone())
             .nest("/api/v2", versioned)
@@ -291,14 +303,31 @@ fn read_wrp(headers: &HeaderMap, body: &Bytes) -> Result<OwnedMessage, String> {
 
 async fn send(
     State(s): State<Arc<Scytale>>,
+    caller: Option<xmidt_auth::Principal>,
     method: Method,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let message = match read_wrp(&headers, &body) {
+    let mut message = match read_wrp(&headers, &body) {
         Ok(m) => m,
         Err(e) => return error(StatusCode::BAD_REQUEST, &format!("invalid WRP: {e}")),
     };
+    if let Some(mode) = s.config.wrp_check {
+        let checked = xmidt_auth::check_wrp_partners(caller.as_ref(), &message.partner_ids, mode);
+        let (outcome, reason) = match &checked {
+            Ok(decision) => ("accepted", decision.reason),
+            Err(e) => ("rejected", e.reason),
+        };
+        metrics::counter!("xmidt_scytale_received_wrp_message_total", "outcome" => outcome, "reason" => format!("{reason:?}")).increment(1);
+        match checked {
+            Ok(decision) => {
+                if let xmidt_auth::PartnerAction::Replace(partners) = decision.action {
+                    message.partner_ids = partners;
+                }
+            }
+            Err(e) => return error(e.status, e.message),
+        }
+    }
     if message.msg_type.requires_transaction() && message.transaction_uuid.is_empty() {
         return error(StatusCode::BAD_REQUEST, "a transaction_uuid is required");
     }
@@ -364,7 +393,9 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> std::io::Result
     } else {
         Targets::Fixed(config.fanout.endpoints.clone())
     };
-    serve(Scytale::new(config, targets), listener, shutdown).await
+    let scytale = Scytale::new(config, targets)
+        .map_err(|e| std::io::Error::other(format!("auth configuration: {e}")))?;
+    serve(scytale, listener, shutdown).await
 }
 
 pub async fn serve(

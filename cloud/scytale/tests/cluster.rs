@@ -156,7 +156,7 @@ async fn devices_land_on_their_owner_and_move_when_it_dies() {
     let scytale = scytale_listener.local_addr().unwrap();
     let targets = Targets::Ring(Discovery::start(discovery_config(&nodes)).await.unwrap());
     tokio::spawn(xmidt_scytale::serve(
-        Scytale::new(Config::default(), targets),
+        Scytale::new(Config::default(), targets).unwrap(),
         scytale_listener,
         stop.clone(),
     ));
@@ -256,7 +256,7 @@ async fn fixed_endpoints_fan_out_and_merge_by_the_go_rules() {
     let stop = CancellationToken::new();
     let targets = Targets::Fixed(vec![a.url.clone(), b.url.clone(), dead_url]);
     tokio::spawn(xmidt_scytale::serve(
-        Scytale::new(Config::default(), targets),
+        Scytale::new(Config::default(), targets).unwrap(),
         listener,
         stop.clone(),
     ));

@@ -46,8 +46,10 @@ fn token(key: &DeviceKey, claims: serde_json::Value) -> String {
 }
 
 fn device_auth(key: &DeviceKey) -> DeviceAuthConfig {
-    let mut jwt = JwtConfig::default();
-    jwt.algorithms = vec![Algorithm::ES256];
+    let mut jwt = JwtConfig {
+        algorithms: vec![Algorithm::ES256],
+        ..JwtConfig::default()
+    };
     jwt.keys
         .pem_files
         .insert("current".into(), key.pem_path.clone());
