@@ -27,6 +27,8 @@ pub struct Config {
     /// Device tokens on the connect route; kept apart from `api_auth` so a device token is never
     /// accepted on the API (talaria#568).
     pub device_auth: xmidt_auth::DeviceAuthConfig,
+    /// Make devices connect to the talaria that owns them on the consistent-hash ring.
+    pub ring: Option<RingCheckConfig>,
 }
 
 impl Default for Config {
@@ -44,6 +46,7 @@ impl Default for Config {
             api: ApiConfig::default(),
             api_auth: xmidt_auth::ApiAuthConfig::default(),
             device_auth: xmidt_auth::DeviceAuthConfig::default(),
+            ring: None,
         }
     }
 }
@@ -170,5 +173,43 @@ impl Default for ApiConfig {
             max_body: 1024 * 1024,
             devices_cache: Duration::from_secs(10),
         }
+    }
+}
+
+/// What talaria does with a device that the ring gives to another talaria.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RingMode {
+    /// Let it connect; count it (`xmidt_talaria_ring_check{outcome="other_owner"}`).
+    Accept,
+    /// 307 to the owner, as petasos would have answered.
+    Redirect,
+    /// 410 Gone (the Go talaria's intended, never wired, hash filter).
+    Refuse,
+}
+
+/// The ring check (cloud-spec §4.12). The ring must be the one petasos uses: same instances,
+/// same vnode count.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RingCheckConfig {
+    /// This talaria's instance URL as discovery lists it (e.g. `http://talaria-0:6200`).
+    pub self_url: String,
+    pub discovery: xmidt_discovery::DiscoveryConfig,
+    #[serde(default = "RingCheckConfig::default_mode")]
+    pub mode: RingMode,
+    /// After a ring change, disconnect devices that now belong elsewhere, so they reconnect
+    /// through petasos to their new owner.
+    #[serde(default = "RingCheckConfig::default_rehash")]
+    pub rehash: bool,
+}
+
+impl RingCheckConfig {
+    fn default_mode() -> RingMode {
+        RingMode::Redirect
+    }
+
+    fn default_rehash() -> bool {
+        true
     }
 }

@@ -5,8 +5,9 @@ use std::time::SystemTime;
 
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message as WsMessage, WebSocket, WebSocketUpgrade};
+use axum::extract::OriginalUri;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use futures_util::stream::{SplitSink, SplitStream};
@@ -16,7 +17,7 @@ use tokio::sync::mpsc;
 use tokio::time::{timeout, Instant};
 use wrp_nostd::{DeviceId, Locator, Message, MessageType, OwnedMessage};
 
-use crate::config::SourceCheck;
+use crate::config::{RingMode, SourceCheck};
 use crate::error::json_error;
 use crate::registry::{CloseReason, Device, DeviceInfo, Envelope};
 use crate::timefmt::rfc3339_nano;
@@ -31,6 +32,7 @@ const MAX_CONVEY: usize = 8 * 1024;
 /// upgrades to a websocket.
 pub async fn connect(
     State(t): State<Arc<Talaria>>,
+    OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
@@ -79,6 +81,31 @@ pub async fn connect(
             metrics::counter!("xmidt_talaria_rejected_connections", "reason" => "auth")
                 .increment(1);
             return e.into_response();
+        }
+    }
+    if let Some(check) = t.ring.get() {
+        if let Some(owner) = check.elsewhere(&id) {
+            let outcome = match check.mode {
+                RingMode::Accept => "accepted",
+                RingMode::Redirect => "redirected",
+                RingMode::Refuse => "refused",
+            };
+            metrics::counter!("xmidt_talaria_ring_check", "outcome" => outcome).increment(1);
+            match check.mode {
+                RingMode::Accept => {}
+                RingMode::Redirect => {
+                    let path = uri.path_and_query().map_or("/", |p| p.as_str());
+                    let location = format!("{owner}{}", path.trim_end_matches('/'));
+                    return (
+                        StatusCode::TEMPORARY_REDIRECT,
+                        [(header::LOCATION, location)],
+                    )
+                        .into_response();
+                }
+                RingMode::Refuse => {
+                    return json_error(StatusCode::GONE, "this device belongs to another talaria");
+                }
+            }
         }
     }
     let max = t.config.device.max_devices;

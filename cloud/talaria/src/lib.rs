@@ -5,7 +5,7 @@
 //! [`run`] serves both until shut down.
 
 use std::io;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use axum::body::Bytes;
@@ -25,6 +25,7 @@ mod device;
 mod error;
 pub mod outbound;
 pub mod registry;
+mod ring_check;
 mod status;
 mod timefmt;
 mod tls;
@@ -34,9 +35,11 @@ pub use config::Config;
 /// One talaria: its devices, event sender, gate and drain.
 pub struct Talaria {
     pub config: Config,
+    pub registry: Arc<registry::Registry>,
+    ring: OnceLock<Arc<ring_check::RingCheck>>,
+    shutdown: CancellationToken,
     api_auth: xmidt_auth::ApiAuth,
     device_auth: xmidt_auth::DeviceTokenValidator,
-    pub registry: registry::Registry,
     pub outbound: Arc<outbound::Outbound>,
     pub gate: control::Gate,
     pub drain: control::Drain,
@@ -52,17 +55,34 @@ impl Talaria {
     ) -> Result<Arc<Talaria>, xmidt_auth::ConfigError> {
         let api_auth = xmidt_auth::ApiAuth::from_config(&config.api_auth)?;
         let device_auth = xmidt_auth::DeviceTokenValidator::from_config(&config.device_auth)?;
-        let outbound = outbound::Outbound::start(config.outbound.clone(), shutdown);
+        let outbound = outbound::Outbound::start(config.outbound.clone(), shutdown.clone());
         Ok(Arc::new(Talaria {
             api_auth,
             device_auth,
-            registry: registry::Registry::new(config.device.max_devices),
+            registry: Arc::new(registry::Registry::new(config.device.max_devices)),
+            ring: OnceLock::new(),
+            shutdown,
             outbound,
             gate: control::Gate::new(true),
             drain: control::Drain::default(),
             devices_cache: tokio::sync::Mutex::new(None),
             config,
         }))
+    }
+
+    /// Starts checking devices against the ring (`config.ring`), and moving them after changes.
+    pub async fn follow_ring(self: &Arc<Self>, config: &config::RingCheckConfig) -> io::Result<()> {
+        let check = Arc::new(
+            ring_check::RingCheck::start(config)
+                .await
+                .map_err(io::Error::other)?,
+        );
+        if config.rehash {
+            check.rehash(self.registry.clone(), self.shutdown.clone());
+        }
+        self.ring
+            .set(check)
+            .map_err(|_| io::Error::other("the ring check is already running"))
     }
 
     /// Devices (`/api/{v2,v3}/device`), the API, `/health` and `/metrics`.
@@ -128,8 +148,12 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> io::Result<()> 
         Some(address) => Some(TcpListener::bind(address).await?),
         None => None,
     };
+    let ring = config.ring.clone();
     let talaria = Talaria::new(config, shutdown.clone())
         .map_err(|e| io::Error::other(format!("auth configuration: {e}")))?;
+    if let Some(ring) = ring {
+        talaria.follow_ring(&ring).await?;
+    }
     serve(talaria, primary, control, shutdown).await
 }
 

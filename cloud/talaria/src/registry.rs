@@ -21,6 +21,7 @@ pub enum CloseReason {
     Duplicate,
     DeviceLimitReached,
     Drained,
+    Rehashed,
     Shutdown,
 }
 
@@ -34,6 +35,7 @@ impl CloseReason {
             CloseReason::Duplicate => "duplicate",
             CloseReason::DeviceLimitReached => "device-limit-reached",
             CloseReason::Drained => "drained",
+            CloseReason::Rehashed => "rehash-other-instance",
             CloseReason::Shutdown => "shutdown",
         }
     }
