@@ -19,24 +19,32 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Check a configuration file: every section parsed and validated, without starting anything.
+    CheckConfig {
+        /// The YAML configuration file.
+        config: PathBuf,
+    },
     /// Work with WRP messages.
     Wrp {
         #[command(subcommand)]
         command: wrp_cmd::WrpCommand,
     },
     /// Run petasos, which redirects devices to the talaria owning them (:6400).
+    #[command(after_long_help = concat!("Configuration (section `petasos`):\n\n", include_str!("../../../config/petasos.yaml")))]
     Petasos {
         /// The YAML configuration file (section `petasos`); XMIDT_PETASOS__* variables override it.
         #[arg(long, env = "XMIDT_CONFIG")]
         config: Option<PathBuf>,
     },
     /// Run scytale, the API gateway that sends requests to the talaria owning the device (:6300).
+    #[command(after_long_help = concat!("Configuration (section `scytale`):\n\n", include_str!("../../../config/scytale.yaml")))]
     Scytale {
         /// The YAML configuration file (section `scytale`); XMIDT_SCYTALE__* variables override it.
         #[arg(long, env = "XMIDT_CONFIG")]
         config: Option<PathBuf>,
     },
     /// Run talaria, the device websocket gateway (devices and API on :6200, control on :6203).
+    #[command(after_long_help = concat!("Configuration (section `talaria`):\n\n", include_str!("../../../config/talaria.yaml")))]
     Talaria {
         /// The YAML configuration file (section `talaria`); XMIDT_TALARIA__* variables override it.
         #[arg(long, env = "XMIDT_CONFIG")]
@@ -48,6 +56,9 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Wrp { command } => wrp_cmd::run(command),
+        Command::CheckConfig { config } => {
+            config::load(Some(&config)).map(|_| println!("{}: ok", config.display()))
+        }
         Command::Petasos { config } => serve(|shutdown| async move {
             let config = config::load(config.as_deref())?;
             Ok(xmidt_petasos::run(config.petasos, shutdown).await?)
