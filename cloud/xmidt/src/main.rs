@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
 mod config;
+mod send_cmd;
 mod wrp_cmd;
 
 #[derive(Parser)]
@@ -24,6 +25,8 @@ enum Command {
         /// The YAML configuration file.
         config: PathBuf,
     },
+    /// Send a WRP request to a device through scytale and print its answer as JSON.
+    Send(send_cmd::SendArgs),
     /// Work with WRP messages.
     Wrp {
         #[command(subcommand)]
@@ -56,6 +59,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Wrp { command } => wrp_cmd::run(command),
+        Command::Send(args) => send_cmd::run(args),
         Command::CheckConfig { config } => {
             config::load(Some(&config)).map(|_| println!("{}: ok", config.display()))
         }
