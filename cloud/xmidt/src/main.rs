@@ -26,7 +26,7 @@ enum Command {
         config: PathBuf,
     },
     /// Send a WRP request to a device through scytale and print its answer as JSON.
-    Send(send_cmd::SendArgs),
+    Send(Box<send_cmd::SendArgs>),
     /// Work with WRP messages.
     Wrp {
         #[command(subcommand)]
@@ -59,7 +59,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Wrp { command } => wrp_cmd::run(command),
-        Command::Send(args) => send_cmd::run(args),
+        Command::Send(args) => send_cmd::run(*args),
         Command::CheckConfig { config } => {
             config::load(Some(&config)).map(|_| println!("{}: ok", config.display()))
         }
