@@ -1,7 +1,7 @@
 //! MessagePack → [`Message`], borrowing from the input.
 
 use crate::message::{read_span_field, Message, MessageType, Metadata, Spans, StrList};
-use crate::msgpack::{Reader, MAX_DEPTH};
+use crate::msgpack::{utf8, Reader, MAX_DEPTH};
 use crate::{DecodeError, ValueKind};
 
 impl<'a> Message<'a> {
@@ -22,6 +22,7 @@ impl<'a> Message<'a> {
     }
 
     /// Decodes the message at the start of `bytes`, returning it and how many bytes it took.
+    #[inline]
     pub fn decode_prefix(bytes: &'a [u8]) -> Result<(Self, usize), DecodeError> {
         let mut r = Reader::new(bytes);
         if r.peek_kind()? != ValueKind::Map {
@@ -30,45 +31,52 @@ impl<'a> Message<'a> {
         let mut m = Message::new(MessageType::Unknown);
         let mut msg_type = None;
         for _ in 0..r.read_map_len()? {
-            if r.peek_kind()? != ValueKind::Str {
+            if !r.next_is_str() {
                 // A key WRP cannot have: skip the pair.
                 r.skip(MAX_DEPTH)?;
                 r.skip(MAX_DEPTH)?;
                 continue;
             }
-            let key = r.read_str()?;
+            // Compared as bytes: a field's name is ASCII, so only a key that names no field needs
+            // the UTF-8 check (invalid UTF-8 stays an error wherever it is).
+            let key_at = r.position();
+            let key = r.read_str_bytes()?;
             if r.eat_nil() {
-                if key == "msg_type" {
+                if key == b"msg_type" {
                     msg_type = None;
                 }
+                utf8(key_at, key)?;
                 continue;
             }
             match key {
-                "msg_type" => {
+                b"msg_type" => {
                     let t = r.read_int()?;
                     msg_type =
                         Some(MessageType::from_i64(t).ok_or(DecodeError::UnknownMessageType(t))?);
                 }
-                "source" => m.source = r.read_str()?,
-                "dest" => m.dest = r.read_str()?,
-                "transaction_uuid" => m.transaction_uuid = r.read_str()?,
-                "content_type" => m.content_type = r.read_str()?,
-                "accept" => m.accept = r.read_str()?,
-                "status" => m.status = Some(r.read_int()?),
-                "rdr" => m.rdr = Some(r.read_int()?),
-                "headers" => m.headers = read_str_list(&mut r)?,
-                "metadata" => m.metadata = read_metadata(&mut r)?,
-                "path" => m.path = r.read_str()?,
-                "payload" => m.payload = r.read_bytes()?,
-                "service_name" => m.service_name = r.read_str()?,
-                "url" => m.url = r.read_str()?,
-                "partner_ids" => m.partner_ids = read_str_list(&mut r)?,
-                "session_id" => m.session_id = r.read_str()?,
-                "qos" => m.qos = r.read_int()?,
-                "msg_id" => m.msg_id = r.read_str()?,
-                "spans" => m.spans = read_spans(&mut r)?,
-                "include_spans" => m.include_spans = r.read_bool()?,
-                _ => r.skip(MAX_DEPTH)?,
+                b"source" => m.source = r.read_str()?,
+                b"dest" => m.dest = r.read_str()?,
+                b"transaction_uuid" => m.transaction_uuid = r.read_str()?,
+                b"content_type" => m.content_type = r.read_str()?,
+                b"accept" => m.accept = r.read_str()?,
+                b"status" => m.status = Some(r.read_int()?),
+                b"rdr" => m.rdr = Some(r.read_int()?),
+                b"headers" => m.headers = read_str_list(&mut r)?,
+                b"metadata" => m.metadata = read_metadata(&mut r)?,
+                b"path" => m.path = r.read_str()?,
+                b"payload" => m.payload = r.read_bytes()?,
+                b"service_name" => m.service_name = r.read_str()?,
+                b"url" => m.url = r.read_str()?,
+                b"partner_ids" => m.partner_ids = read_str_list(&mut r)?,
+                b"session_id" => m.session_id = r.read_str()?,
+                b"qos" => m.qos = r.read_int()?,
+                b"msg_id" => m.msg_id = r.read_str()?,
+                b"spans" => m.spans = read_spans(&mut r)?,
+                b"include_spans" => m.include_spans = r.read_bool()?,
+                _ => {
+                    utf8(key_at, key)?;
+                    r.skip(MAX_DEPTH)?;
+                }
             }
         }
         m.msg_type = msg_type.ok_or(DecodeError::MissingMessageType)?;

@@ -16,61 +16,89 @@ enum Field<'m> {
     Spans(Spans<'m>),
 }
 
-impl Message<'_> {
-    /// The fields to write, in wire order: msg_type first, then wrp-go's struct order, then the
-    /// wrp-c extras. Absent fields are `None`. `qos` is always written, as wrp-go v5 does.
-    fn fields(&self) -> [(&'static str, Option<Field<'_>>); 20] {
-        fn s(v: &str) -> Option<Field<'_>> {
-            (!v.is_empty()).then_some(Field::Str(v))
-        }
-        [
-            ("msg_type", Some(Field::Int(self.msg_type.as_i64()))),
-            ("source", s(self.source)),
-            ("dest", s(self.dest)),
-            ("transaction_uuid", s(self.transaction_uuid)),
-            ("content_type", s(self.content_type)),
-            ("accept", s(self.accept)),
-            ("status", self.status.map(Field::Int)),
-            ("rdr", self.rdr.map(Field::Int)),
-            (
-                "headers",
-                (!self.headers.is_empty()).then_some(Field::List(self.headers)),
-            ),
-            (
-                "metadata",
-                (!self.metadata.is_empty()).then_some(Field::Map(self.metadata)),
-            ),
-            ("path", s(self.path)),
-            (
-                "payload",
-                (!self.payload.is_empty()).then_some(Field::Bin(self.payload)),
-            ),
-            ("service_name", s(self.service_name)),
-            ("url", s(self.url)),
-            (
-                "partner_ids",
-                (!self.partner_ids.is_empty()).then_some(Field::List(self.partner_ids)),
-            ),
-            ("session_id", s(self.session_id)),
-            ("qos", Some(Field::Int(self.qos))),
-            ("msg_id", s(self.msg_id)),
-            (
-                "spans",
-                (!self.spans.is_empty()).then_some(Field::Spans(self.spans)),
-            ),
-            (
-                "include_spans",
-                self.include_spans.then_some(Field::Bool(true)),
-            ),
-        ]
+/// A map key as msgpack, built at compile time: the fixstr marker (0xa0 | length), then the
+/// bytes. Writing a key is then one copy.
+macro_rules! fixstr {
+    ($key:literal) => {{
+        const KEY: &[u8] = $key.as_bytes();
+        const ENCODED: [u8; KEY.len() + 1] = {
+            assert!(KEY.len() < 32, "a fixstr holds at most 31 bytes");
+            let mut out = [0xa0 | KEY.len() as u8; KEY.len() + 1];
+            let mut i = 0;
+            while i < KEY.len() {
+                out[i + 1] = KEY[i];
+                i += 1;
+            }
+            out
+        };
+        &ENCODED
+    }};
+}
+
+impl<'m> Message<'m> {
+    /// Calls `f` with each present field, in wire order: msg_type first, then wrp-go's struct
+    /// order, then the wrp-c extras. `qos` is always written, as wrp-go v5 does. Listing the
+    /// fields once keeps the map header's count and the entries written in agreement; a visitor
+    /// rather than an array, so the counting pass compiles down to the presence checks.
+    #[inline]
+    fn for_each_field(
+        &self,
+        mut f: impl FnMut(&'static [u8], Field<'m>) -> Result<(), EncodeError>,
+    ) -> Result<(), EncodeError> {
+        let mut emit = |key, field: Option<Field<'m>>| field.map_or(Ok(()), |v| f(key, v));
+        let s = |v: &'m str| (!v.is_empty()).then_some(Field::Str(v));
+        emit(
+            fixstr!("msg_type"),
+            Some(Field::Int(self.msg_type.as_i64())),
+        )?;
+        emit(fixstr!("source"), s(self.source))?;
+        emit(fixstr!("dest"), s(self.dest))?;
+        emit(fixstr!("transaction_uuid"), s(self.transaction_uuid))?;
+        emit(fixstr!("content_type"), s(self.content_type))?;
+        emit(fixstr!("accept"), s(self.accept))?;
+        emit(fixstr!("status"), self.status.map(Field::Int))?;
+        emit(fixstr!("rdr"), self.rdr.map(Field::Int))?;
+        emit(
+            fixstr!("headers"),
+            (!self.headers.is_empty()).then_some(Field::List(self.headers)),
+        )?;
+        emit(
+            fixstr!("metadata"),
+            (!self.metadata.is_empty()).then_some(Field::Map(self.metadata)),
+        )?;
+        emit(fixstr!("path"), s(self.path))?;
+        emit(
+            fixstr!("payload"),
+            (!self.payload.is_empty()).then_some(Field::Bin(self.payload)),
+        )?;
+        emit(fixstr!("service_name"), s(self.service_name))?;
+        emit(fixstr!("url"), s(self.url))?;
+        emit(
+            fixstr!("partner_ids"),
+            (!self.partner_ids.is_empty()).then_some(Field::List(self.partner_ids)),
+        )?;
+        emit(fixstr!("session_id"), s(self.session_id))?;
+        emit(fixstr!("qos"), Some(Field::Int(self.qos)))?;
+        emit(fixstr!("msg_id"), s(self.msg_id))?;
+        emit(
+            fixstr!("spans"),
+            (!self.spans.is_empty()).then_some(Field::Spans(self.spans)),
+        )?;
+        emit(
+            fixstr!("include_spans"),
+            self.include_spans.then_some(Field::Bool(true)),
+        )
     }
 
     fn write_to<S: Sink>(&self, w: &mut Writer<S>) -> Result<(), EncodeError> {
-        let fields = self.fields();
-        w.map(fields.iter().filter(|(_, f)| f.is_some()).count())?;
-        for (key, field) in fields {
-            let Some(field) = field else { continue };
-            w.str(key)?;
+        let mut count = 0;
+        self.for_each_field(|_, _| {
+            count += 1;
+            Ok(())
+        })?;
+        w.map(count)?;
+        self.for_each_field(|key, field| {
+            w.raw(key)?;
             match field {
                 Field::Str(v) => w.str(v)?,
                 Field::Int(v) => w.int(v)?,
@@ -102,8 +130,8 @@ impl Message<'_> {
                     }
                 }
             }
-        }
-        Ok(())
+            Ok(())
+        })
     }
 
     /// The exact number of bytes [`Message::encode`] writes.

@@ -10,7 +10,8 @@
 //! Features: `alloc` (an owned [`OwnedMessage`] and its builder), `std`, `json` (wrp-go's JSON
 //! form), `http` (the `X-Xmidt-*` header form). The default build needs no allocator.
 #![no_std]
-#![forbid(unsafe_code)]
+// One audited `unsafe` (msgpack::utf8); everything else is safe code.
+#![deny(unsafe_code)]
 
 #[cfg(feature = "alloc")]
 extern crate alloc;

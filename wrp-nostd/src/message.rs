@@ -67,7 +67,11 @@ impl MessageType {
             return Some(MessageType::SimpleEvent);
         }
         if let Ok(n) = s.parse::<i64>() {
-            // wrp-go registers only 3..=11 by number.
+            // wrp-go registers only 3..=11 by number, and looks the exact text up in a map, so
+            // "+3" and "03" are not numbers it knows.
+            if s.starts_with(['+', '0']) {
+                return None;
+            }
             return Self::from_i64(n).filter(|t| *t != MessageType::Authorization);
         }
         let name = s.strip_suffix("MessageType").unwrap_or(s);

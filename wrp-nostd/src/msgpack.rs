@@ -28,6 +28,22 @@ fn kind_of(marker: u8) -> Option<ValueKind> {
     })
 }
 
+/// `bytes` as text, or `InvalidUtf8` pointing at the string's marker `at`.
+///
+/// WRP text is nearly always ASCII, and the word-at-a-time ASCII check is several times cheaper
+/// than full UTF-8 validation, which was 40 % of decoding (BENCHMARKS.md). This is the crate's
+/// one `unsafe`.
+#[allow(unsafe_code)]
+#[inline]
+pub fn utf8(at: usize, bytes: &[u8]) -> Result<&str, DecodeError> {
+    if bytes.is_ascii() {
+        // SAFETY: every ASCII byte sequence is valid UTF-8.
+        Ok(unsafe { core::str::from_utf8_unchecked(bytes) })
+    } else {
+        core::str::from_utf8(bytes).map_err(|_| DecodeError::InvalidUtf8 { at })
+    }
+}
+
 /// A cursor over borrowed MessagePack bytes. Every read checks bounds; nothing panics.
 #[derive(Debug, Clone)]
 pub struct Reader<'a> {
@@ -44,6 +60,7 @@ impl<'a> Reader<'a> {
         self.pos
     }
 
+    #[inline]
     fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
         let end = self
             .pos
@@ -55,10 +72,12 @@ impl<'a> Reader<'a> {
         Ok(bytes)
     }
 
+    #[inline]
     fn byte(&mut self) -> Result<u8, DecodeError> {
         Ok(self.take(1)?[0])
     }
 
+    #[inline]
     fn be<const N: usize>(&mut self) -> Result<[u8; N], DecodeError> {
         let mut out = [0u8; N];
         out.copy_from_slice(self.take(N)?);
@@ -67,6 +86,7 @@ impl<'a> Reader<'a> {
 
     /// A length field of `width` bytes, checked against what is left so a forged length fails
     /// here rather than as a huge loop.
+    #[inline]
     fn len(&mut self, width: usize) -> Result<usize, DecodeError> {
         let n = match width {
             1 => u64::from(self.byte()?),
@@ -76,6 +96,7 @@ impl<'a> Reader<'a> {
         usize::try_from(n).map_err(|_| DecodeError::LengthPastEnd { at: self.pos })
     }
 
+    #[inline]
     pub fn peek_kind(&self) -> Result<ValueKind, DecodeError> {
         let marker = *self
             .buf
@@ -84,7 +105,15 @@ impl<'a> Reader<'a> {
         kind_of(marker).ok_or(DecodeError::InvalidMarker { at: self.pos })
     }
 
+    /// Whether a string is next, without reading it: cheaper than [`Reader::peek_kind`] for the
+    /// check done on every map key.
+    #[inline]
+    pub fn next_is_str(&self) -> bool {
+        matches!(self.buf.get(self.pos), Some(0xa0..=0xbf | 0xd9..=0xdb))
+    }
+
     /// Consumes a nil if one is next.
+    #[inline]
     pub fn eat_nil(&mut self) -> bool {
         if self.buf.get(self.pos) == Some(&0xc0) {
             self.pos += 1;
@@ -128,11 +157,22 @@ impl<'a> Reader<'a> {
         Ok(n)
     }
 
+    #[inline]
     fn sized(&mut self, at: usize, n: usize) -> Result<&'a [u8], DecodeError> {
         self.take(n).map_err(|_| DecodeError::LengthPastEnd { at })
     }
 
+    #[inline]
     pub fn read_str(&mut self) -> Result<&'a str, DecodeError> {
+        let at = self.pos;
+        let bytes = self.read_str_bytes()?;
+        utf8(at, bytes)
+    }
+
+    /// A string's bytes, not yet checked for UTF-8: map keys are compared as bytes, and only a key
+    /// that matches no field needs the check.
+    #[inline]
+    pub fn read_str_bytes(&mut self) -> Result<&'a [u8], DecodeError> {
         let at = self.pos;
         let n = match self.byte()? {
             m @ 0xa0..=0xbf => usize::from(m & 0x1f),
@@ -141,8 +181,7 @@ impl<'a> Reader<'a> {
             0xdb => self.len(4)?,
             _ => return Err(self.wrong_type(at, ValueKind::Str)),
         };
-        let bytes = self.sized(at, n)?;
-        core::str::from_utf8(bytes).map_err(|_| DecodeError::InvalidUtf8 { at })
+        self.sized(at, n)
     }
 
     /// Binary data; a string is accepted too, as wrp-go and wrp-c both write payloads either way.
@@ -159,6 +198,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Any integer encoding that fits an `i64`.
+    #[inline]
     pub fn read_int(&mut self) -> Result<i64, DecodeError> {
         let at = self.pos;
         let v = match self.byte()? {
@@ -258,6 +298,7 @@ pub struct SliceSink<'b> {
 }
 
 impl Sink for SliceSink<'_> {
+    #[inline]
     fn put(&mut self, bytes: &[u8]) -> Result<(), EncodeError> {
         let end = self.len + bytes.len();
         let dst = self
@@ -274,6 +315,7 @@ impl Sink for SliceSink<'_> {
 pub struct CountSink(pub usize);
 
 impl Sink for CountSink {
+    #[inline]
     fn put(&mut self, bytes: &[u8]) -> Result<(), EncodeError> {
         self.0 += bytes.len();
         Ok(())
@@ -285,6 +327,7 @@ pub struct Writer<S>(pub S);
 
 impl<S: Sink> Writer<S> {
     /// A length header: the fix form when `fix` allows it, else the narrowest of 8/16/32 bits.
+    #[inline]
     fn header(
         &mut self,
         fix: Option<(u8, usize)>,
@@ -318,6 +361,7 @@ impl<S: Sink> Writer<S> {
         self.header(Some((0x90, 15)), None, 0xdc, 0xdd, n)
     }
 
+    #[inline]
     pub fn str(&mut self, s: &str) -> Result<(), EncodeError> {
         self.header(Some((0xa0, 31)), Some(0xd9), 0xda, 0xdb, s.len())?;
         self.0.put(s.as_bytes())
@@ -326,6 +370,12 @@ impl<S: Sink> Writer<S> {
     pub fn bin(&mut self, b: &[u8]) -> Result<(), EncodeError> {
         self.header(None, Some(0xc4), 0xc5, 0xc6, b.len())?;
         self.0.put(b)
+    }
+
+    /// Bytes that are already msgpack.
+    #[inline]
+    pub fn raw(&mut self, bytes: &[u8]) -> Result<(), EncodeError> {
+        self.0.put(bytes)
     }
 
     pub fn bool(&mut self, v: bool) -> Result<(), EncodeError> {
