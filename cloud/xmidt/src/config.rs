@@ -13,6 +13,8 @@ use serde::Deserialize;
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct FileConfig {
+    pub caduceus: xmidt_caduceus::Config,
+    pub mimisbrunnr: xmidt_mimisbrunnr::Config,
     pub petasos: xmidt_petasos::Config,
     pub scytale: xmidt_scytale::Config,
     pub talaria: xmidt_talaria::Config,

@@ -9,6 +9,7 @@ use tokio_util::sync::CancellationToken;
 
 mod config;
 mod send_cmd;
+mod up;
 mod wrp_cmd;
 
 #[derive(Parser)]
@@ -25,12 +26,29 @@ enum Command {
         /// The YAML configuration file.
         config: PathBuf,
     },
+    /// Run the whole cloud in one process: caduceus (:6000), talaria (:6200), scytale (:6300),
+    /// petasos (:6400) and mimisbrunnr (:6800), on the embedded store.
+    Up(up::UpArgs),
     /// Send a WRP request to a device through scytale and print its answer as JSON.
     Send(Box<send_cmd::SendArgs>),
     /// Work with WRP messages.
     Wrp {
         #[command(subcommand)]
         command: wrp_cmd::WrpCommand,
+    },
+    /// Run caduceus, which delivers device events to registered webhooks (:6000).
+    #[command(after_long_help = concat!("Configuration (section `caduceus`):\n\n", include_str!("../../../config/caduceus.yaml")))]
+    Caduceus {
+        /// The YAML configuration file (section `caduceus`); XMIDT_CADUCEUS__* variables override it.
+        #[arg(long, env = "XMIDT_CONFIG")]
+        config: Option<PathBuf>,
+    },
+    /// Run mimisbrunnr, which delivers one device's events to its subscribers' norns (:6800).
+    #[command(after_long_help = concat!("Configuration (section `mimisbrunnr`):\n\n", include_str!("../../../config/mimisbrunnr.yaml")))]
+    Mimisbrunnr {
+        /// The YAML configuration file (section `mimisbrunnr`); XMIDT_MIMISBRUNNR__* variables override it.
+        #[arg(long, env = "XMIDT_CONFIG")]
+        config: Option<PathBuf>,
     },
     /// Run petasos, which redirects devices to the talaria owning them (:6400).
     #[command(after_long_help = concat!("Configuration (section `petasos`):\n\n", include_str!("../../../config/petasos.yaml")))]
@@ -60,9 +78,18 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Wrp { command } => wrp_cmd::run(command),
         Command::Send(args) => send_cmd::run(*args),
+        Command::Up(args) => serve(|shutdown| up::run(args, shutdown)),
         Command::CheckConfig { config } => {
             config::load(Some(&config)).map(|_| println!("{}: ok", config.display()))
         }
+        Command::Caduceus { config } => serve(|shutdown| async move {
+            let config = config::load(config.as_deref())?;
+            Ok(xmidt_caduceus::run(config.caduceus, shutdown).await?)
+        }),
+        Command::Mimisbrunnr { config } => serve(|shutdown| async move {
+            let config = config::load(config.as_deref())?;
+            Ok(xmidt_mimisbrunnr::run(config.mimisbrunnr, shutdown).await?)
+        }),
         Command::Petasos { config } => serve(|shutdown| async move {
             let config = config::load(config.as_deref())?;
             Ok(xmidt_petasos::run(config.petasos, shutdown).await?)

@@ -43,7 +43,7 @@ fn a_typo_is_refused_by_check_config() {
 
 #[test]
 fn service_help_shows_the_annotated_config() {
-    for service in ["talaria", "petasos", "scytale"] {
+    for service in ["talaria", "petasos", "scytale", "mimisbrunnr"] {
         let out = Command::new(env!("CARGO_BIN_EXE_xmidt"))
             .args([service, "--help"])
             .output()
