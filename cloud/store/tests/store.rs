@@ -157,7 +157,10 @@ async fn sqlite_opened_by_several_services_at_once() {
         })
         .collect();
     for opened in opens {
-        opened.await.unwrap().expect("every concurrent open succeeds");
+        opened
+            .await
+            .unwrap()
+            .expect("every concurrent open succeeds");
     }
 }
 
