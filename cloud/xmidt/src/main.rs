@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
 mod config;
+mod demo;
 mod send_cmd;
 mod up;
 mod wrp_cmd;

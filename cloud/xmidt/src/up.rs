@@ -27,6 +27,10 @@ pub struct UpArgs {
     /// A YAML file for everything else (sections per service); ports come from it too.
     #[arg(long, env = "XMIDT_CONFIG")]
     pub config: Option<PathBuf>,
+    /// Also run one simulated device (mac:112233445566) that answers requests on its `config`
+    /// service and sends an event every 5 s.
+    #[arg(long)]
+    pub demo: bool,
 }
 
 /// Where one process's services listen, as clients on this machine reach them.
@@ -204,7 +208,15 @@ pub async fn run(args: UpArgs, shutdown: CancellationToken) -> Result<()> {
                 up &= tokio::net::TcpStream::connect(a).await.is_ok();
             }
             if up {
+                if args.demo {
+                    if let Err(err) = crate::demo::start(e.petasos, stopped.clone()).await {
+                        eprintln!("xmidt: {err:#}");
+                    }
+                }
                 println!("{}", banner(&e, args.basic_auth.as_deref()));
+                if args.demo {
+                    println!("The demo device mac:112233445566 connects through petasos; try the request above.");
+                }
                 return;
             }
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;

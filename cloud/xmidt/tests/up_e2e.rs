@@ -51,8 +51,8 @@ impl Drop for Up {
     }
 }
 
-/// Starts `xmidt up` on free ports and waits for its banner.
-fn start_up() -> Up {
+/// Starts `xmidt up` (with `extra` arguments) on free ports and waits for its banner.
+fn start_up(extra: &[&str]) -> Up {
     let dir = tempfile::tempdir().unwrap();
     let ports: Vec<u16> = (0..6).map(|_| free_port()).collect();
     let config = format!(
@@ -64,7 +64,9 @@ fn start_up() -> Up {
     let path = dir.path().join("xmidt.yaml");
     std::fs::write(&path, config).unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_xmidt"))
-        .args(["up", "--bind", "127.0.0.1", "--config"])
+        .args(["up", "--bind", "127.0.0.1"])
+        .args(extra)
+        .arg("--config")
         .arg(&path)
         .arg("--data")
         .arg(dir.path().join("data"))
@@ -163,7 +165,7 @@ async fn next_hook(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_whole_cloud_in_one_process() {
-    let up = tokio::task::spawn_blocking(start_up).await.unwrap();
+    let up = tokio::task::spawn_blocking(|| start_up(&[])).await.unwrap();
     let (receiver, mut deliveries) = receiver().await;
     let client = reqwest::Client::new();
 
@@ -409,4 +411,65 @@ async fn the_whole_cloud_in_one_process() {
     .await
     .unwrap();
     assert!(status.success(), "{status:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_device_answers_and_reports() {
+    let up = tokio::task::spawn_blocking(|| start_up(&["--demo"]))
+        .await
+        .unwrap();
+    let (receiver, mut deliveries) = receiver().await;
+    let client = reqwest::Client::new();
+    let hook = serde_json::json!({
+        "config": { "url": format!("{receiver}/hook"), "content_type": "application/msgpack" },
+        "events": ["demo-telemetry"],
+        "duration": "10m",
+    });
+    let r = client
+        .post(format!("http://{}/hook", up.caduceus))
+        .basic_auth(USER, Some(PASS))
+        .json(&hook)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+
+    // The demo device answers through scytale once it is connected.
+    let request = OwnedMessage::builder(MessageType::SimpleRequestResponse)
+        .source("dns:e2e")
+        .dest(format!("{ID}/config"))
+        .payload(br#"{"names":["x"]}"#.to_vec())
+        .build();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let answer = loop {
+        let mut r = request.clone();
+        r.transaction_uuid = format!("demo-{}", deadline.elapsed().as_nanos());
+        let response = client
+            .post(format!("http://{}/api/v3/device", up.scytale))
+            .basic_auth(USER, Some(PASS))
+            .header("Content-Type", "application/msgpack")
+            .body(r.to_msgpack().unwrap())
+            .send()
+            .await
+            .unwrap();
+        if response.status() == 200 {
+            break OwnedMessage::decode(&response.bytes().await.unwrap()).unwrap();
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the demo device connects"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(answer.status, Some(200));
+    let payload: serde_json::Value = serde_json::from_slice(&answer.payload).unwrap();
+    assert_eq!(payload["asked"], r#"{"names":["x"]}"#);
+
+    // Its periodic event reaches the webhook, with the device metadata merged in.
+    let (event, _) = next_hook(&mut deliveries, "demo-telemetry").await;
+    assert_eq!(event.source, format!("{ID}/config"));
+    assert_eq!(
+        event.metadata.get("hw-model").map(String::as_str),
+        Some("xmidt-demo")
+    );
 }
