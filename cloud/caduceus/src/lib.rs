@@ -14,17 +14,12 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use axum::extract::connect_info::ConnectInfo;
 use axum::http::HeaderValue;
 use axum::response::Response;
 use axum::Router;
 use bytes::Bytes;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server;
-use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use tower_service::Service;
 use wrp_nostd::{DecodeError, MessageType, OwnedMessage};
 use xmidt_store::{Record, Store, StoreConfig, StoreError, Written};
 
@@ -118,6 +113,7 @@ impl Caduceus {
         config: Config,
         shutdown: CancellationToken,
     ) -> Result<Arc<Caduceus>, StartError> {
+        validate(&config)?;
         let store = xmidt_store::open(&StoreConfig {
             data_dir: config.data_dir.clone(),
             database_url: config.database_url.clone(),
@@ -375,13 +371,8 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Star
     Ok(serve(listener, router, read_timeout, shutdown).await?)
 }
 
-/// How long requests in progress at shutdown may take to finish.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
-
-/// Serves `router` on `listener` until `shutdown` is cancelled. Requests carry their peer
-/// address (`ConnectInfo<SocketAddr>`), which registrations record. A request's headers must
-/// arrive within `read_timeout`, or the connection is closed (the handlers bound bodies the
-/// same way).
+/// Serves `router` on `listener` until `shutdown` is cancelled, with a header read timeout
+/// and peer addresses (see [`xmidt_common::serve`]).
 pub async fn serve(
     listener: TcpListener,
     router: Router,
@@ -389,46 +380,27 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) -> io::Result<()> {
     tracing::info!(address = %listener.local_addr()?, "caduceus listening");
-    let connections = GracefulShutdown::new();
-    loop {
-        let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(e) => {
-                    // Out of descriptors and the like: keep serving the connections we have.
-                    tracing::warn!(error = %e, "accepting a connection failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            () = shutdown.cancelled() => break,
-        };
-        let router = router.clone();
-        let service = hyper::service::service_fn(
-            move |mut request: axum::extract::Request<hyper::body::Incoming>| {
-                request.extensions_mut().insert(ConnectInfo(peer));
-                let mut router = router.clone();
-                async move { router.call(request.map(axum::body::Body::new)).await }
-            },
-        );
-        let mut builder = server::conn::auto::Builder::new(TokioExecutor::new());
-        builder
-            .http1()
-            .timer(TokioTimer::new())
-            .header_read_timeout(read_timeout);
-        let connection = builder
-            .serve_connection(TokioIo::new(stream), service)
-            .into_owned();
-        let connection = connections.watch(connection);
-        tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::debug!(%peer, error = %e, "connection ended with an error");
-            }
-        });
+    xmidt_common::serve(listener, router, read_timeout, shutdown).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_settings_are_refused_at_start() {
+        assert!(validate(&Config::default()).is_ok());
+        let broken: [fn(&mut Config); 5] = [
+            |c| c.delivery.queue_size = 0,
+            |c| c.delivery.workers = 0,
+            |c| c.delivery.cut_off_period = Duration::ZERO,
+            |c| c.delivery.max_queue_bytes = c.intake.max_event_size - 1,
+            |c| c.reload_interval = Duration::ZERO,
+        ];
+        for breaks in broken {
+            let mut config = Config::default();
+            breaks(&mut config);
+            assert!(matches!(validate(&config), Err(StartError::Config(_))));
+        }
     }
-    tokio::select! {
-        () = connections.shutdown() => {}
-        () = tokio::time::sleep(SHUTDOWN_GRACE) => {}
-    }
-    Ok(())
 }

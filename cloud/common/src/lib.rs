@@ -3,6 +3,9 @@
 
 use std::sync::OnceLock;
 
+mod serve;
+pub use serve::serve;
+
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;

@@ -10,8 +10,8 @@
 //!   serves until shut down.
 
 use std::io;
-use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 use std::time::SystemTime;
 
 use axum::Router;
@@ -430,23 +430,21 @@ fn validate(config: &Config) -> Result<(), StartError> {
 /// Opens the store, binds `config.address` and serves until `shutdown` is cancelled.
 pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), StartError> {
     let listener = TcpListener::bind(config.address).await?;
+    let read_timeout = config.intake.read_timeout;
     let mimisbrunnr = Mimisbrunnr::new(config, shutdown.clone()).await?;
-    Ok(serve(listener, mimisbrunnr.router(), shutdown).await?)
+    Ok(serve(listener, mimisbrunnr.router(), read_timeout, shutdown).await?)
 }
 
 /// Serves `router` on `listener` until `shutdown` is cancelled.
+/// Serves `router` until `shutdown`; request headers must arrive within `read_timeout`.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
+    read_timeout: Duration,
     shutdown: CancellationToken,
 ) -> io::Result<()> {
     tracing::info!(address = %listener.local_addr()?, "mimisbrunnr listening");
-    axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown.cancelled_owned())
-    .await
+    xmidt_common::serve(listener, router, read_timeout, shutdown).await
 }
 
 #[cfg(test)]

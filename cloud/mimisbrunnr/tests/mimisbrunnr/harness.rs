@@ -72,7 +72,12 @@ pub async fn start_with(
     }
     .unwrap();
     let router = mimisbrunnr.router();
-    tokio::spawn(xmidt_mimisbrunnr::serve(listener, router, shutdown.clone()));
+    tokio::spawn(xmidt_mimisbrunnr::serve(
+        listener,
+        router,
+        std::time::Duration::from_secs(10),
+        shutdown.clone(),
+    ));
     Service {
         url,
         mimisbrunnr,
