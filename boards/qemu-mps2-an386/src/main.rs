@@ -1,54 +1,59 @@
-//! QEMU's mps2-an386 (Cortex-M4F, LAN9118) as a board: embassy-net on the LAN9118 with DHCP
-//! from QEMU's user-mode network, then the board's job.
+//! QEMU's mps2-an386 (Cortex-M4F, LAN9118) running the Xmidt device client.
 //!
-//! Until the Xmidt client crate exists, the job is a TCP echo round trip to the host and port of
-//! the build-time XMIDT_URL (default `ws://10.0.2.2:6400`, i.e. the host's 127.0.0.1:6400).
+//! embassy-net on the LAN9118 with DHCP from QEMU's user-mode network, then `xmidt-firmware`:
+//! it connects to the build-time XMIDT_URL (default `ws://10.0.2.2:6400`, petasos on the host),
+//! follows the redirect to talaria (wss with the build-time XMIDT_CA), answers `config` requests
+//! with a demo service and publishes a heartbeat event every 10 s, until QEMU is killed.
 //!
-//! Logging is defmt, the project's choice, carried by `defmt-semihosting`: defmt-rtt has no
-//! reader under QEMU, while semihosting writes land on QEMU's stdout (as binary defmt frames that
-//! `defmt-print -e <elf>` decodes). cortex-m-semihosting's `hprintln!` would be readable without
-//! a decoder, but then crates that log with defmt (the coming client) would have no logger here.
+//! Logging is defmt, carried by `defmt-semihosting`: defmt-rtt has no reader under QEMU, while
+//! semihosting writes land on QEMU's stdout (as binary defmt frames that `defmt-print -e <elf>`
+//! decodes).
 #![no_std]
 #![no_main]
 
 mod executor;
+mod stack;
 mod time_driver;
-mod url;
 
 use core::fmt::Write as _;
+use core::sync::atomic::{AtomicU32, Ordering};
 
 use cortex_m_rt::{exception, ExceptionFrame};
 use defmt::{error, info, warn, Display2Format};
 use defmt_semihosting as _;
 use embassy_executor::Spawner;
-use embassy_net::tcp::{ConnectError, TcpSocket};
 use embassy_net::{Runner, Stack, StackResources};
 use embassy_net_lan9118::{Lan9118, Mmio, Shared};
-use embassy_time::{with_timeout, Duration, Instant};
-use embedded_io_async::Write as _;
+use embassy_sync::channel::Channel;
+use embassy_time::{with_timeout, Duration, Instant, Ticker, Timer};
+use rand_chacha::rand_core::SeedableRng;
+use rand_chacha::ChaCha20Rng;
 use static_cell::StaticCell;
-use url::Target;
+use xmidt_firmware::{Config, EmbassyNet, Event, Events, Message, MessageType, Reply, Service};
 
 /// The LAN9118's register window and NVIC input on mps2-an386 (QEMU `hw/arm/mps2.c`).
 const LAN9118_BASE: usize = 0x4020_0000;
 const LAN9118_IRQ: u16 = 13;
 
-const XMIDT_URL: &str = match option_env!("XMIDT_URL") {
-    Some(url) => url,
-    None => url::DEFAULT_URL,
-};
+/// Checked by build.rs (an IPv4 host: the board has no DNS client).
+const XMIDT_URL: &str = env!("XMIDT_URL");
+/// The CA of the cloud's TLS certificates (DER), from the build-time XMIDT_CA; empty without it.
+const CA: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/ca.der"));
 
-/// Bounds on the network so a broken run fails instead of hanging.
 const DHCP_TIMEOUT: Duration = Duration::from_secs(20);
-const ECHO_TIMEOUT: Duration = Duration::from_secs(10);
-/// Pause between echo rounds when not in smoke-test mode.
-#[cfg(not(feature = "smoke-test"))]
-const ECHO_PERIOD: Duration = Duration::from_secs(10);
-const LINE_CAPACITY: usize = 96;
+const HEARTBEAT: Duration = Duration::from_secs(10);
+/// TCP buffers of the cloud connection: the receive window and what may be in flight.
+const TCP_RX: usize = 4096;
+const TCP_TX: usize = 2048;
 
 // SAFETY: QEMU's mps2-an386 maps its LAN9118 at LAN9118_BASE on LAN9118_IRQ; this static is the
 // only code that uses either.
 static NIC: Shared<Mmio> = Shared::new(unsafe { Mmio::new(LAN9118_BASE, LAN9118_IRQ) });
+
+/// What the application publishes; the client takes it from here.
+static EVENTS: Events<4> = Channel::new();
+/// Heartbeats published so far, for the demo service's answer.
+static HEARTBEATS: AtomicU32 = AtomicU32::new(0);
 
 /// Without a PAC, cortex-m-rt sends every device interrupt here; the LAN9118's is the only one
 /// this board enables.
@@ -70,9 +75,17 @@ unsafe fn HardFault(frame: &ExceptionFrame) -> ! {
     semihosting::process::exit(1)
 }
 
+/// Without `panic-details` the location and message are not logged: using them keeps every
+/// panic site's message and location in flash (about 36 KB here).
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo) -> ! {
+    #[cfg(feature = "panic-details")]
     error!("panic: {}", Display2Format(info));
+    #[cfg(not(feature = "panic-details"))]
+    {
+        let _ = info;
+        error!("panic (build with --features panic-details for where)");
+    }
     semihosting::process::exit(1)
 }
 
@@ -87,12 +100,8 @@ async fn main(spawner: Spawner) {
         fail("core peripherals already taken");
     };
     time_driver::init(core.SYST);
-    info!("qemu-mps2-an386 up; job: TCP echo to {=str}", XMIDT_URL);
+    info!("qemu-mps2-an386 up; Xmidt client for {=str}", XMIDT_URL);
 
-    let target = match Target::parse(XMIDT_URL) {
-        Ok(target) => target,
-        Err(e) => fail_with("XMIDT_URL", e),
-    };
     let nic = match Lan9118::new(&NIC) {
         Ok(nic) => nic,
         Err(e) => fail_with("LAN9118", e),
@@ -108,13 +117,14 @@ async fn main(spawner: Spawner) {
         mac[4],
         mac[5]
     );
+    let mut entropy = Entropy::default();
+    entropy.sample(nic.free_running_counter());
 
-    // The board has no RNG. The seed only varies TCP sequence numbers and DHCP transaction IDs,
-    // so the NIC's free-running counter (boot timing) is enough; it is no key material.
+    // TCP sequence numbers and DHCP ids only; the TLS keys come from the CSPRNG below.
     let seed = u64::from(nic.free_running_counter()) << 32
         | u64::from(cortex_m::peripheral::SYST::get_current());
-    // Sockets: DHCP, the job's TCP connection, one spare.
-    static RESOURCES: StaticCell<StackResources<3>> = StaticCell::new();
+    // Sockets: DHCP and the cloud connection.
+    static RESOURCES: StaticCell<StackResources<2>> = StaticCell::new();
     let (stack, runner) = embassy_net::new(
         nic,
         embassy_net::Config::dhcpv4(Default::default()),
@@ -140,108 +150,157 @@ async fn main(spawner: Spawner) {
             started.elapsed().as_millis()
         );
     }
+    // More timing samples: interrupt and host scheduling jitter around short sleeps.
+    for _ in 0..8 {
+        Timer::after_micros(700).await;
+        entropy.sample(Instant::now().as_ticks() as u32);
+    }
 
-    // Smoke-test mode: one round, and QEMU's exit status tells the result.
-    #[cfg(feature = "smoke-test")]
-    semihosting::process::exit(if echo_and_report(stack, target, mac).await {
-        0
-    } else {
-        1
-    });
-    #[cfg(not(feature = "smoke-test"))]
+    match heartbeat_task(mac) {
+        Ok(task) => spawner.spawn(task),
+        Err(_) => fail("heartbeat task already running"),
+    }
+    match xmidt_task(stack, mac, entropy.rng()) {
+        Ok(task) => spawner.spawn(task),
+        Err(_) => fail("xmidt task already running"),
+    }
+}
+
+/// The seed of the TLS and client CSPRNG. This board has no entropy source: the samples are
+/// cycle counts (the LAN9118's free-running 25 MHz counter, SysTick) taken at moments that
+/// depend on QEMU's and the host's timing. That is weak, guessable entropy, good enough for an
+/// emulator on loopback and nothing else; real boards seed from their TRNG.
+#[derive(Default)]
+struct Entropy {
+    seed: [u8; 32],
+    n: usize,
+}
+
+impl Entropy {
+    /// Mixes in `extra` and SysTick's current count (25 MHz, so cycle-level timing).
+    fn sample(&mut self, extra: u32) {
+        let word = extra ^ cortex_m::peripheral::SYST::get_current().rotate_left(16);
+        for (i, b) in word.to_le_bytes().into_iter().enumerate() {
+            self.seed[(self.n * 4 + i) % 32] ^= b;
+        }
+        self.n += 1;
+    }
+
+    fn rng(&self) -> ChaCha20Rng {
+        ChaCha20Rng::from_seed(self.seed)
+    }
+}
+
+#[embassy_executor::task]
+async fn xmidt_task(stack: Stack<'static>, mac: [u8; 6], rng: ChaCha20Rng) {
+    let serial = serial(mac);
+    let config = Config {
+        fw_name: concat!("xmidt-qemu-mps2-an386-", env!("CARGO_PKG_VERSION")),
+        hw_model: "mps2-an386",
+        hw_manufacturer: "QEMU",
+        hw_serial_number: &serial,
+        hw_last_reboot_reason: "power-on",
+        interface_used: "eth0",
+        ..Config::new(XMIDT_URL, mac, CA)
+    };
+    let mut rx = [0u8; TCP_RX];
+    let mut tx = [0u8; TCP_TX];
+    let mut connector = EmbassyNet::new(stack, &mut rx, &mut tx);
+    let mut demo = ConfigService;
+    let mut services: [&mut dyn Service; 1] = [&mut demo];
+    let Err(e) = xmidt_firmware::run(
+        &config,
+        &mut connector,
+        rng,
+        &mut services,
+        EVENTS.dyn_receiver(),
+    )
+    .await;
+    error!("xmidt client cannot start: {}", e);
+    semihosting::process::exit(1);
+}
+
+/// The MAC's 12 hex digits: the serial number (it must be alphanumeric).
+fn serial(mac: [u8; 6]) -> heapless::String<12> {
+    let mut s = heapless::String::new();
+    for b in mac {
+        // 12 digits fill the capacity exactly.
+        let _ = write!(s, "{b:02x}");
+    }
+    s
+}
+
+/// Publishes a heartbeat event every 10 s (QoS 25: kept until talaria acknowledges it, so the
+/// first one, sent before the device is online, is not lost).
+#[embassy_executor::task]
+async fn heartbeat_task(mac: [u8; 6]) {
+    let id = xmidt_firmware::device_id(mac);
+    let mut source = heapless::String::<32>::new();
+    let mut dest = heapless::String::<64>::new();
+    // Both fit: the id is 16 bytes.
+    let _ = write!(source, "{id}/heartbeat");
+    let _ = write!(dest, "event:device-heartbeat/{id}");
+    let mut ticker = Ticker::every(HEARTBEAT);
     loop {
-        echo_and_report(stack, target, mac).await;
-        embassy_time::Timer::after(ECHO_PERIOD).await;
-    }
-}
-
-/// One bounded echo round, logged; whether it succeeded.
-async fn echo_and_report(stack: Stack<'static>, target: Target, mac: [u8; 6]) -> bool {
-    let result = match with_timeout(ECHO_TIMEOUT, echo_round_trip(stack, target, mac)).await {
-        Ok(result) => result,
-        Err(_) => Err(EchoError::Timeout),
-    };
-    match result {
-        Ok(elapsed) => {
-            info!(
-                "echo OK: {}:{=u16} answered in {=u64} ms",
-                target.ip,
-                target.port,
-                elapsed.as_millis()
-            );
-            true
+        let n = HEARTBEATS.fetch_add(1, Ordering::Relaxed) + 1;
+        let peak = stack::peak();
+        info!("heartbeat {=u32}; stack peak {=usize} B", n, peak);
+        let payload = status_json(n, peak);
+        let event = Event::new(&Message {
+            source: &source,
+            dest: &dest,
+            content_type: "application/json",
+            payload: payload.as_bytes(),
+            qos: 25,
+            ..Message::new(MessageType::SimpleEvent)
+        });
+        match event {
+            Ok(event) => {
+                if EVENTS.try_send(event).is_err() {
+                    warn!("heartbeat {=u32} dropped: the event channel is full", n);
+                }
+            }
+            Err(e) => warn!("heartbeat: {}", defmt::Display2Format(&e)),
         }
-        Err(e) => {
-            warn!("echo failed: {}", e);
-            false
-        }
+        ticker.next().await;
     }
 }
 
-#[derive(defmt::Format)]
-enum EchoError {
-    Connect(ConnectError),
-    Io(embassy_net::tcp::Error),
-    /// The peer closed before the whole line came back.
-    Closed,
-    /// The peer sent back something other than the line.
-    Mismatch,
-    /// No newline within LINE_CAPACITY bytes.
-    TooLong,
-    Timeout,
+/// `{"heartbeats":N,"uptime-ms":N,"stack-peak":N}`.
+fn status_json(heartbeats: u32, stack_peak: usize) -> heapless::String<96> {
+    let mut s = heapless::String::new();
+    // At most 3 × 20 digits plus 45 bytes of text.
+    let _ = write!(
+        s,
+        "{{\"heartbeats\":{heartbeats},\"uptime-ms\":{},\"stack-peak\":{stack_peak}}}",
+        Instant::now().as_millis()
+    );
+    s
 }
 
-/// Connects, writes one line, reads until the first newline and checks it is the same line.
-async fn echo_round_trip(
-    stack: Stack<'static>,
-    target: Target,
-    mac: [u8; 6],
-) -> Result<Duration, EchoError> {
-    let mut rx_buffer = [0; 512];
-    let mut tx_buffer = [0; 512];
-    let mut socket = TcpSocket::new(stack, &mut rx_buffer, &mut tx_buffer);
-    let started = Instant::now();
-    socket
-        .connect((target.ip, target.port))
-        .await
-        .map_err(EchoError::Connect)?;
+/// The demo service: `mac:525400123456/config` answers requests and RETRIEVEs with the board's
+/// status.
+struct ConfigService;
 
-    let mut line = heapless::String::<LINE_CAPACITY>::new();
-    // Xmidt's device id form; the capacity holds the longest possible line, so writes cannot fail.
-    let _ = write!(line, "hello from qemu-mps2-an386 mac:");
-    for byte in mac {
-        let _ = write!(line, "{byte:02x}");
+impl Service for ConfigService {
+    fn name(&self) -> &str {
+        "config"
     }
-    let _ = writeln!(line, " at {} ms", started.as_millis());
-    socket
-        .write_all(line.as_bytes())
-        .await
-        .map_err(EchoError::Io)?;
 
-    let mut echo = [0; LINE_CAPACITY];
-    let mut filled = 0;
-    let end = loop {
-        let Some(free) = echo.get_mut(filled..).filter(|free| !free.is_empty()) else {
-            return Err(EchoError::TooLong);
+    fn handle(&mut self, message: &Message<'_>, reply: &mut Reply<'_>) {
+        let status = match message.msg_type {
+            MessageType::SimpleRequestResponse | MessageType::Retrieve => 200,
+            // Nothing here can be written.
+            MessageType::Create | MessageType::Update | MessageType::Delete => 405,
+            // Events need no answer.
+            _ => return,
         };
-        let n = socket.read(free).await.map_err(EchoError::Io)?;
-        if n == 0 {
-            return Err(EchoError::Closed);
+        let body = status_json(HEARTBEATS.load(Ordering::Relaxed), stack::peak());
+        let payload = if status == 200 { body.as_bytes() } else { &[] };
+        if let Err(e) = reply.answer(message, status, "application/json", payload) {
+            warn!("config answer: {}", defmt::Display2Format(&e));
         }
-        let newline = free[..n].iter().position(|&b| b == b'\n');
-        filled += n;
-        if let Some(at) = newline {
-            break filled - n + at + 1;
-        }
-    };
-    let elapsed = started.elapsed();
-    if echo[..end] != *line.as_bytes() {
-        return Err(EchoError::Mismatch);
     }
-    // Say goodbye properly so the peer sees a FIN, not a vanished connection.
-    socket.close();
-    let _ = with_timeout(Duration::from_secs(1), socket.flush()).await;
-    Ok(elapsed)
 }
 
 fn fail(reason: &str) -> ! {
