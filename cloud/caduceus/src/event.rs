@@ -1,6 +1,7 @@
 //! An accepted event, with what every webhook needs from it computed once: the event type and
 //! path, the device it is about, its encodings and its delivery headers.
 
+use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
@@ -102,6 +103,39 @@ fn message_id(transaction_uuid: &str) -> String {
     }
 }
 
+/// wrp-nostd's header names as `HeaderName`s, made once rather than per event (they are
+/// mixed-case text, which `HeaderName` would lower-case into a new allocation every time).
+fn header_name(name: &'static str) -> Option<HeaderName> {
+    static NAMES: OnceLock<HashMap<&'static str, HeaderName>> = OnceLock::new();
+    let known = NAMES.get_or_init(|| {
+        [
+            names::MESSAGE_TYPE,
+            names::TRANSACTION_UUID,
+            names::STATUS,
+            names::RDR,
+            names::INCLUDE_SPANS,
+            names::SPAN,
+            names::PATH,
+            names::SOURCE,
+            names::ACCEPT,
+            names::METADATA,
+            names::PARTNER_ID,
+            names::SESSION_ID,
+            names::HEADERS,
+            names::SERVICE_NAME,
+            names::URL,
+            names::QOS,
+        ]
+        .into_iter()
+        .filter_map(|n| Some((n, HeaderName::from_bytes(n.as_bytes()).ok()?)))
+        .collect()
+    });
+    match known.get(name) {
+        Some(name) => Some(name.clone()),
+        None => HeaderName::from_bytes(name.as_bytes()).ok(),
+    }
+}
+
 /// The WRP header form (X-Xmidt-*) plus Go caduceus' X-Webpa-* headers. `X-Webpa-Device-Name`
 /// is the canonical device id, not `dest`, as in Go. Values a header cannot carry (control
 /// characters) are left out.
@@ -117,7 +151,7 @@ fn headers(msg: &OwnedMessage, event_path: &str, device_id: Option<&str>) -> Hea
         if name == names::CONTENT_TYPE || name == names::DEVICE_NAME {
             continue;
         }
-        if let Ok(name) = HeaderName::from_bytes(name.as_bytes()) {
+        if let Some(name) = header_name(name) {
             add(name, &value);
         }
     }

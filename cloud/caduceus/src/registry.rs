@@ -64,14 +64,14 @@ impl Registry {
                 senders.insert(id, Sender::start(spec, self.shared.clone()));
             }
         }
-        self.count(senders.len());
+        count(senders.len());
     }
 
     /// Stops a webhook; its queued events are counted as `why`.
     pub fn remove(&self, id: &str, why: Dropped) {
         let mut senders = self.write();
         let removed = senders.remove(id);
-        self.count(senders.len());
+        count(senders.len());
         drop(senders);
         if let Some(sender) = removed {
             sender.close(why);
@@ -115,8 +115,8 @@ impl Registry {
             self.remove(&id, why);
         }
     }
+}
 
-    fn count(&self, n: usize) {
-        metrics::gauge!("xmidt_caduceus_webhook_count").set(n as f64);
-    }
+fn count(n: usize) {
+    metrics::gauge!("xmidt_caduceus_webhook_count").set(n as f64);
 }

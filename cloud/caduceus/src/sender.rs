@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use bytes::Bytes;
 use metrics::{counter, gauge, histogram, SharedString};
 use rand::Rng;
@@ -344,16 +344,17 @@ impl Sender {
                 break Outcome::RetriesExhausted;
             }
             let url = &spec.urls[first.wrapping_add(attempt as usize) % spec.urls.len()];
-            let mut request = self
+            let mut headers = event.headers.clone();
+            headers.insert(header::CONTENT_TYPE, content_type.clone());
+            sign(&mut headers, spec.secret.as_ref(), &event.id, &body);
+            let request = self
                 .shared
                 .client
                 .post(url.clone())
                 .timeout(left.min(config.request_timeout))
-                .headers(event.headers.clone())
-                .header(header::CONTENT_TYPE, content_type.clone());
-            request = sign(request, spec.secret.as_ref(), &event.id, &body);
+                .body(body.clone());
             let started = Instant::now();
-            let answer = send(request.body(body.clone())).await;
+            let answer = send(&self.shared.client, request, headers).await;
             histogram!("xmidt_caduceus_query_duration_histogram_seconds", "url" => self.label())
                 .record(started.elapsed());
             let retry_after = match answer {
@@ -422,11 +423,16 @@ fn backoff(config: &DeliveryConfig, attempt: u32) -> Duration {
     rand::rng().random_range(Duration::ZERO..=ceiling)
 }
 
-/// Sends, then reads (a bounded part of) the answer so the connection can be reused.
+/// Sends `request` with exactly `headers` (set whole, not merged one by one), then reads (a
+/// bounded part of) the answer so the connection can be reused.
 async fn send(
+    client: &reqwest::Client,
     request: reqwest::RequestBuilder,
+    headers: HeaderMap,
 ) -> Result<(StatusCode, Option<Duration>), reqwest::Error> {
-    let mut response = request.send().await?;
+    let mut request = request.build()?;
+    *request.headers_mut() = headers;
+    let mut response = client.execute(request).await?;
     let status = response.status();
     let retry_after = response
         .headers()
@@ -456,25 +462,29 @@ fn parse_retry_after(value: &str) -> Option<Duration> {
     )
 }
 
+const WEBHOOK_ID: HeaderName = HeaderName::from_static("webhook-id");
+const WEBHOOK_TIMESTAMP: HeaderName = HeaderName::from_static("webhook-timestamp");
+const WEBHOOK_SIGNATURE: HeaderName = HeaderName::from_static("webhook-signature");
+const WEBPA_SIGNATURE: HeaderName = HeaderName::from_static("x-webpa-signature");
+
 /// Adds the Standard Webhooks id and timestamp, and both signatures when there is a secret.
-fn sign(
-    request: reqwest::RequestBuilder,
-    secret: Option<&Secret>,
-    id: &str,
-    body: &[u8],
-) -> reqwest::RequestBuilder {
+fn sign(headers: &mut HeaderMap, secret: Option<&Secret>, id: &str, body: &[u8]) {
     let timestamp = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
-    let request = request
-        .header("webhook-id", id)
-        .header("webhook-timestamp", timestamp);
-    match secret {
-        Some(secret) => request
-            .header("x-webpa-signature", secret.webpa(body))
-            .header("webhook-signature", secret.standard(id, timestamp, body)),
-        None => request,
+    // The id is checked to be printable ASCII when the event is made, and the other values
+    // are digits, hex and base64, so none of these conversions fails.
+    let mut set = |name: HeaderName, value: String| {
+        if let Ok(value) = HeaderValue::try_from(value) {
+            headers.insert(name, value);
+        }
+    };
+    set(WEBHOOK_ID, id.to_string());
+    set(WEBHOOK_TIMESTAMP, timestamp.to_string());
+    if let Some(secret) = secret {
+        set(WEBPA_SIGNATURE, secret.webpa(body));
+        set(WEBHOOK_SIGNATURE, secret.standard(id, timestamp, body));
     }
 }
 
@@ -499,13 +509,18 @@ async fn notify_failure(
     });
     let body = Bytes::from(notice.to_string());
     let id = format!("msg_{}", uuid::Uuid::new_v4().simple());
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    sign(&mut headers, spec.secret.as_ref(), &id, &body);
     let request = shared
         .client
         .post(&spec.registration.failure_url)
         .timeout(config.request_timeout)
-        .header(header::CONTENT_TYPE, "application/json");
-    let request = sign(request, spec.secret.as_ref(), &id, &body).body(body);
-    let outcome = match send(request).await {
+        .body(body);
+    let outcome = match send(&shared.client, request, headers).await {
         Ok((status, _)) if status.is_success() => "delivered",
         Ok(_) => "rejected",
         Err(_) => "failed",

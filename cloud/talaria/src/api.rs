@@ -8,7 +8,7 @@ use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use tokio::sync::oneshot;
-use wrp_nostd::{DeviceId, OwnedMessage};
+use wrp_nostd::{DeviceId, Message, OwnedMessage};
 
 use crate::error::{json_error, send_error};
 use crate::registry::{Envelope, QueueError, TransactionError};
@@ -46,13 +46,14 @@ impl Format {
             Format::Json => "application/json",
         }
     }
+}
 
-    pub fn decode(self, body: &[u8]) -> Result<OwnedMessage, String> {
-        match self {
-            Format::Msgpack => OwnedMessage::decode(body).map_err(|e| e.to_string()),
-            Format::Json => OwnedMessage::from_json(body).map_err(|e| e.to_string()),
-        }
-    }
+/// What `/device/send` waits for.
+enum Wait {
+    /// The device's answer to a transaction.
+    Answer(oneshot::Receiver<Vec<u8>>),
+    /// The frame of an event being written.
+    Written(oneshot::Receiver<bool>),
 }
 
 fn header_text(headers: &HeaderMap, name: header::HeaderName) -> &str {
@@ -76,28 +77,41 @@ pub async fn send(State(t): State<Arc<Talaria>>, headers: HeaderMap, body: Bytes
             "invalid Accept: expected JSON or msgpack",
         );
     };
-    let message = match format.decode(&body) {
+    // msgpack is read in place (this is the hot path); JSON needs an owned message to point into.
+    let owned;
+    let message = match format {
+        Format::Msgpack => Message::decode(&body).map_err(|e| e.to_string()),
+        Format::Json => match OwnedMessage::from_json(&body) {
+            Ok(m) => {
+                owned = m;
+                Ok(owned.as_message())
+            }
+            Err(e) => Err(e.to_string()),
+        },
+    };
+    let message = match message {
         Ok(m) => m,
         Err(e) => return send_error(StatusCode::BAD_REQUEST, &format!("invalid WRP: {e}")),
     };
     if message.msg_type.requires_transaction() && message.transaction_uuid.is_empty() {
         return send_error(StatusCode::BAD_REQUEST, "a transaction_uuid is required");
     }
-    let id = match DeviceId::parse(&message.dest) {
+    let id = match DeviceId::parse(message.dest) {
         Ok(id) => id.to_string(),
         Err(_) => return send_error(StatusCode::BAD_REQUEST, "invalid device name"),
     };
     let Some(device) = t.registry.get(&id) else {
         return send_error(StatusCode::NOT_FOUND, "the device does not exist");
     };
-    let frame = match message.to_msgpack() {
+    let frame = match message.to_vec() {
         Ok(f) => f,
         Err(e) => return send_error(StatusCode::BAD_REQUEST, &e.to_string()),
     };
-    let transaction = message.as_message().is_transaction();
-    let answer = if transaction {
-        match device.expect_answer(&message.transaction_uuid) {
-            Ok(rx) => Some(rx),
+    // A transaction is done once answered, an event once written. A transaction needs no word
+    // from the write pump: a failed write closes the device, which ends the wait for the answer.
+    let (wait, written) = if message.is_transaction() {
+        match device.expect_answer(message.transaction_uuid) {
+            Ok(rx) => (Wait::Answer(rx), None),
             Err(TransactionError::Duplicate) => {
                 return send_error(
                     StatusCode::BAD_REQUEST,
@@ -109,14 +123,11 @@ pub async fn send(State(t): State<Arc<Talaria>>, headers: HeaderMap, body: Bytes
             }
         }
     } else {
-        None
+        let (tx, rx) = oneshot::channel();
+        (Wait::Written(rx), Some(tx))
     };
-    let (written_tx, written_rx) = oneshot::channel();
-    if let Err(e) = device.enqueue(Envelope {
-        frame,
-        written: Some(written_tx),
-    }) {
-        device.forget(&message.transaction_uuid);
+    if let Err(e) = device.enqueue(Envelope { frame, written }) {
+        device.forget(message.transaction_uuid);
         return match e {
             QueueError::Full => send_error(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -128,19 +139,21 @@ pub async fn send(State(t): State<Arc<Talaria>>, headers: HeaderMap, body: Bytes
         };
     }
     let deadline = tokio::time::Instant::now() + t.config.api.request_timeout;
-    let Some(answer) = answer else {
-        // Events: done once the frame is on the socket.
-        return match tokio::time::timeout_at(deadline, written_rx).await {
-            Ok(Ok(true)) => StatusCode::OK.into_response(),
-            Ok(_) => send_error(StatusCode::GATEWAY_TIMEOUT, "the device disconnected"),
-            Err(_) => send_error(StatusCode::GATEWAY_TIMEOUT, "timed out"),
-        };
+    let answer = match wait {
+        Wait::Answer(answer) => answer,
+        Wait::Written(written) => {
+            return match tokio::time::timeout_at(deadline, written).await {
+                Ok(Ok(true)) => StatusCode::OK.into_response(),
+                Ok(_) => send_error(StatusCode::GATEWAY_TIMEOUT, "the device disconnected"),
+                Err(_) => send_error(StatusCode::GATEWAY_TIMEOUT, "timed out"),
+            }
+        }
     };
     let frame = match tokio::time::timeout_at(deadline, answer).await {
         Ok(Ok(frame)) => frame,
         Ok(Err(_)) => return send_error(StatusCode::GATEWAY_TIMEOUT, "the device disconnected"),
         Err(_) => {
-            device.forget(&message.transaction_uuid);
+            device.forget(message.transaction_uuid);
             return send_error(
                 StatusCode::GATEWAY_TIMEOUT,
                 "timed out waiting for the device",

@@ -89,6 +89,13 @@ pub struct DeviceConfig {
     pub max_devices: usize,
     /// The largest websocket message accepted from a device.
     pub max_message_size: usize,
+    /// Each connection's websocket read buffer, in bytes: what an idle connection keeps. Larger
+    /// frames are still read whole (into room reserved for them); tungstenite's default of
+    /// 128 KiB would cost 2.3 GB for 18,000 devices.
+    pub read_buffer_size: usize,
+    /// Outgoing bytes gathered before writing to the socket. Every message talaria sends is
+    /// flushed at once, so this only matters to frames written together; 0 writes each at once.
+    pub write_buffer_size: usize,
     pub source_check: SourceCheck,
 }
 
@@ -101,6 +108,8 @@ impl Default for DeviceConfig {
             queue_size: 100,
             max_devices: 0,
             max_message_size: 256 * 1024,
+            read_buffer_size: 1024,
+            write_buffer_size: 0,
             source_check: SourceCheck::Monitor,
         }
     }

@@ -1,8 +1,10 @@
 //! The device side: the websocket handshake, and the read and write pumps of each connection.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use axum::body::Bytes;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message as WsMessage, WebSocket, WebSocketUpgrade};
 use axum::extract::OriginalUri;
@@ -10,23 +12,28 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
+use futures_util::future::Either;
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Map, Value};
-use tokio::sync::mpsc;
 use tokio::time::{timeout, Instant};
-use wrp_nostd::{DeviceId, Locator, Message, MessageType, OwnedMessage};
+use wrp_nostd::{DeviceId, Locator, Message, MessageType, Metadata, OwnedMessage, StrList};
 
 use crate::config::{RingMode, SourceCheck};
 use crate::error::json_error;
-use crate::registry::{CloseReason, Device, DeviceInfo, Envelope};
+use crate::registry::{CloseReason, ConveyMetadata, Device, DeviceInfo, Envelope};
 use crate::timefmt::rfc3339_nano;
 use crate::{status, Talaria};
 
 /// Convey keys a complete device sends (cloud-spec §4.3); missing ones mark it non-compliant.
 const CONVEY_REQUIRED: [&str; 4] = ["hw-model", "hw-manufacturer", "fw-name", "boot-time"];
+/// The metadata key of the time talaria received a device's message.
+const XMIDT_TIMESTAMP: &str = "/xmidt-timestamp";
 /// The largest `X-Webpa-Convey` header decoded.
 const MAX_CONVEY: usize = 8 * 1024;
+/// Websocket buffers are capped here whatever the configuration says: tungstenite allocates the
+/// read buffer up front and requires the write buffer to stay below its (unlimited) maximum.
+const MAX_BUFFER: usize = 16 * 1024 * 1024;
 
 /// `GET /api/{v2,v3}/device`: checks in the Go order (gate, device name, credentials), then
 /// upgrades to a websocket.
@@ -117,10 +124,12 @@ pub async fn connect(
         Ok(u) => u,
         Err(rejection) => return rejection.into_response(),
     };
-    let max_message = t.config.device.max_message_size;
+    let cfg = &t.config.device;
     upgrade
-        .max_message_size(max_message)
-        .max_frame_size(max_message)
+        .max_message_size(cfg.max_message_size)
+        .max_frame_size(cfg.max_message_size)
+        .read_buffer_size(cfg.read_buffer_size.min(MAX_BUFFER))
+        .write_buffer_size(cfg.write_buffer_size.min(MAX_BUFFER))
         .on_upgrade(move |socket| session(t, id, info, socket))
 }
 
@@ -133,11 +142,18 @@ fn device_info(headers: &HeaderMap) -> DeviceInfo {
             .map(str::to_string)
     };
     let (convey, compliance) = match text("x-webpa-convey") {
-        None => (Map::new(), "missing-convey"),
+        None => (ConveyMetadata::default(), "missing-convey"),
         Some(raw) => match decode_convey(&raw) {
-            None => (Map::new(), "invalid-convey"),
-            Some(c) if CONVEY_REQUIRED.iter().all(|k| c.contains_key(*k)) => (c, "full"),
-            Some(c) => (c, "convey-missing-fields"),
+            None => (ConveyMetadata::default(), "invalid-convey"),
+            Some(c) => {
+                let full = CONVEY_REQUIRED.iter().all(|k| c.contains_key(*k));
+                let compliance = if full {
+                    "full"
+                } else {
+                    "convey-missing-fields"
+                };
+                (ConveyMetadata::from_convey(&c), compliance)
+            }
         },
     };
     DeviceInfo {
@@ -162,37 +178,55 @@ fn decode_convey(raw: &str) -> Option<Map<String, Value>> {
     }
 }
 
-/// One device connection, from registration to its offline event.
-async fn session(t: Arc<Talaria>, id: String, info: DeviceInfo, mut socket: WebSocket) {
-    let (device, queue) = Device::new(id, info, t.config.device.queue_size);
+/// One device connection: registered (or refused) at once, then served until its offline
+/// event. Not an `async fn`: one would keep a slot for the moved-out websocket for the whole
+/// connection, and this future lives as long as the device stays connected.
+fn session(
+    t: Arc<Talaria>,
+    id: String,
+    info: DeviceInfo,
+    socket: WebSocket,
+) -> Either<impl Future<Output = ()>, impl Future<Output = ()>> {
+    let device = Device::new(&id, info, t.config.device.queue_size);
     let device = match t.registry.add(device) {
         Ok(d) => d,
         Err(_) => {
             metrics::counter!("xmidt_talaria_device_limit_reached_count").increment(1);
-            let _ = socket
-                .send(close_frame(CloseReason::DeviceLimitReached))
-                .await;
-            return;
+            return Either::Left(refuse(socket));
         }
     };
     tracing::info!(
-        device = device.id,
-        session = device.session_id,
+        device = &*device.id,
+        session = %device.session_id(),
         "device connected"
     );
     metrics::counter!("xmidt_talaria_connect_count").increment(1);
     t.dispatch_event(&status::online(&t, &device));
-
     let (sink, stream) = socket.split();
+    Either::Right(serve(t, device, sink, stream))
+}
+
+async fn refuse(mut socket: WebSocket) {
+    let _ = socket
+        .send(close_frame(CloseReason::DeviceLimitReached))
+        .await;
+}
+
+async fn serve(
+    t: Arc<Talaria>,
+    device: Arc<Device>,
+    sink: SplitSink<WebSocket, WsMessage>,
+    stream: SplitStream<WebSocket>,
+) {
     tokio::join!(
-        write_pump(&t, &device, sink, queue),
+        write_pump(&t, &device, sink),
         read_pump(&t, &device, stream)
     );
 
     t.registry.remove(&device);
     let reason = device.close_reason().unwrap_or(CloseReason::ReadError);
     tracing::info!(
-        device = device.id,
+        device = &*device.id,
         reason = reason.as_str(),
         "device disconnected"
     );
@@ -208,19 +242,14 @@ fn close_frame(reason: CloseReason) -> WsMessage {
     }))
 }
 
-async fn write_pump(
-    t: &Talaria,
-    device: &Arc<Device>,
-    mut sink: SplitSink<WebSocket, WsMessage>,
-    mut queue: mpsc::Receiver<Envelope>,
-) {
+async fn write_pump(t: &Talaria, device: &Arc<Device>, mut sink: SplitSink<WebSocket, WsMessage>) {
     let cfg = &t.config.device;
     let mut ping = tokio::time::interval_at(Instant::now() + cfg.ping_period, cfg.ping_period);
     loop {
         tokio::select! {
             biased;
             () = device.closed().cancelled() => break,
-            envelope = queue.recv() => {
+            envelope = device.next_frame() => {
                 let Some(envelope) = envelope else { break };
                 let len = envelope.frame.len();
                 let sent = timeout(cfg.write_timeout, sink.send(WsMessage::Binary(envelope.frame.into()))).await;
@@ -235,7 +264,7 @@ async fn write_pump(
                 device.stats.sent(len);
             }
             _ = ping.tick() => {
-                let ping = WsMessage::Ping(device.id.clone().into_bytes().into());
+                let ping = WsMessage::Ping(Bytes::copy_from_slice(device.id.as_bytes()));
                 if !matches!(timeout(cfg.write_timeout, sink.send(ping)).await, Ok(Ok(()))) {
                     device.close(CloseReason::WriteError);
                     break;
@@ -251,8 +280,7 @@ async fn write_pump(
         let _ = timeout(cfg.write_timeout, sink.send(close_frame(reason))).await;
     }
     // Whatever is still queued will never be written: tell its senders now.
-    queue.close();
-    while let Ok(envelope) = queue.try_recv() {
+    for envelope in device.close_queue() {
         if let Some(written) = envelope.written {
             let _ = written.send(false);
         }
@@ -270,7 +298,7 @@ async fn read_pump(t: &Talaria, device: &Arc<Device>, mut stream: SplitStream<We
             Err(_) => CloseReason::IdleTimeout,
             Ok(None) | Ok(Some(Ok(WsMessage::Close(_)))) => CloseReason::ClosedByDevice,
             Ok(Some(Err(e))) => {
-                tracing::debug!(device = device.id, error = %e, "read error");
+                tracing::debug!(device = &*device.id, error = %e, "read error");
                 CloseReason::ReadError
             }
             Ok(Some(Ok(frame))) => {
@@ -287,7 +315,7 @@ async fn read_pump(t: &Talaria, device: &Arc<Device>, mut stream: SplitStream<We
                     WsMessage::Text(text) => {
                         device.stats.received(text.len());
                         tracing::warn!(
-                            device = device.id,
+                            device = &*device.id,
                             "text frame ignored: WRP frames are binary"
                         );
                         metrics::counter!("xmidt_talaria_inbound_wrp_messages", "outcome" => "rejected", "reason" => "text_frame").increment(1);
@@ -309,7 +337,7 @@ fn source_check(device: &Device, source: &str) -> &'static str {
     }
     match Locator::parse(source).ok().and_then(|l| l.device_id()) {
         None => "parse_error",
-        Some(id) if id.to_string() == device.id => "id_match",
+        Some(id) if id.to_string() == *device.id => "id_match",
         Some(_) => "id_mismatch",
     }
 }
@@ -320,7 +348,7 @@ fn handle_frame(t: &Talaria, device: &Arc<Device>, bytes: &[u8]) {
     let message = match Message::decode(bytes) {
         Ok(m) => m,
         Err(e) => {
-            tracing::warn!(device = device.id, error = %e, "undecodable WRP frame skipped");
+            tracing::warn!(device = &*device.id, error = %e, "undecodable WRP frame skipped");
             metrics::counter!("xmidt_talaria_inbound_wrp_messages", "outcome" => "rejected", "reason" => "decode_error").increment(1);
             return;
         }
@@ -331,42 +359,58 @@ fn handle_frame(t: &Talaria, device: &Arc<Device>, bytes: &[u8]) {
     metrics::counter!("xmidt_talaria_wrp_source_check", "outcome" => if accepted { "accepted" } else { "rejected" }, "reason" => check).increment(1);
     if !accepted {
         tracing::warn!(
-            device = device.id,
+            device = &*device.id,
             source = message.source,
             "message with a foreign source dropped"
         );
         return;
     }
 
-    let mut m = OwnedMessage::from(&message);
-    if m.content_type.is_empty() {
-        m.content_type = "application/octet-stream".into();
-    }
-    m.metadata
-        .insert("/xmidt-timestamp".into(), rfc3339_nano(SystemTime::now()));
-    m.partner_ids = vec![device
-        .info
-        .partner_id
-        .clone()
-        .unwrap_or_else(|| "unknown".into())];
-    if m.msg_type == MessageType::SimpleEvent {
-        m.session_id = device.session_id.clone();
-    }
+    // Enrichment (cloud-spec §4.5): default content type, a timestamp, the token's partner.
+    let now = rfc3339_nano(SystemTime::now());
+    let partner = device.info.partner_id.as_deref().unwrap_or("unknown");
+    let content_type = match message.content_type {
+        "" => "application/octet-stream",
+        given => given,
+    };
 
     if message.is_transaction() {
-        let Ok(frame) = m.to_msgpack() else { return };
-        if device.answer(&m.transaction_uuid, frame) {
+        // Answers are the hot path of /device/send: enriched and encoded in place, without an
+        // owned copy of the message.
+        let mut metadata: Vec<(&str, &str)> = message
+            .metadata
+            .iter()
+            .filter(|(key, _)| *key != XMIDT_TIMESTAMP)
+            .collect();
+        metadata.push((XMIDT_TIMESTAMP, &now));
+        let partners = [partner];
+        let answer = Message {
+            content_type,
+            metadata: Metadata::from_pairs(&metadata),
+            partner_ids: StrList::from_strs(&partners),
+            ..message
+        };
+        let Ok(frame) = answer.to_vec() else { return };
+        if device.answer(message.transaction_uuid, frame) {
             metrics::counter!("xmidt_talaria_request_response_count").increment(1);
         } else {
             // Nobody waits for it (timed out, or the device started the transaction itself).
             tracing::debug!(
-                device = device.id,
-                transaction = m.transaction_uuid,
+                device = &*device.id,
+                transaction = message.transaction_uuid,
                 "transaction broken"
             );
             metrics::counter!("xmidt_talaria_inbound_wrp_messages", "outcome" => "dropped", "reason" => "transaction_broken").increment(1);
         }
         return;
+    }
+
+    let mut m = OwnedMessage::from(&message);
+    m.content_type = content_type.into();
+    m.metadata.insert(XMIDT_TIMESTAMP.into(), now);
+    m.partner_ids = vec![partner.into()];
+    if m.msg_type == MessageType::SimpleEvent {
+        m.session_id = device.session_id();
     }
 
     t.dispatch_event(&m);
@@ -385,7 +429,7 @@ fn send_ack(t: &Talaria, device: &Device, event: &OwnedMessage) {
     ack.partner_ids = event.partner_ids.clone();
     ack.headers = event.headers.clone();
     ack.metadata = event.metadata.clone();
-    ack.session_id = device.session_id.clone();
+    ack.session_id = device.session_id();
     ack.qos = event.qos;
     ack.rdr = Some(0);
     let outcome = match ack.to_msgpack() {

@@ -13,8 +13,9 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::HeaderValue;
 use axum::response::Response;
 use axum::routing::{any, get, post};
+use axum::serve::ListenerExt;
 use axum::Router;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 use wrp_nostd::OwnedMessage;
 
@@ -195,9 +196,18 @@ pub async fn serve(
                 .await
         }
         None => {
+            let primary = primary.tap_io(|tcp| no_delay(tcp));
             axum::serve(primary, router)
                 .with_graceful_shutdown(stop)
                 .await
         }
+    }
+}
+
+/// Frames and answers are small and latency-bound: never hold them back for Nagle (Go sets
+/// TCP_NODELAY on every connection too).
+fn no_delay(tcp: &TcpStream) {
+    if let Err(e) = tcp.set_nodelay(true) {
+        tracing::debug!(error = %e, "TCP_NODELAY not set");
     }
 }

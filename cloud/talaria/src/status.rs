@@ -10,22 +10,6 @@ use crate::registry::{CloseReason, Device};
 use crate::timefmt::{go_duration, rfc3339_nano};
 use crate::Talaria;
 
-/// Convey keys copied into event metadata, and the metadata key each becomes.
-const CONVEY_METADATA: [(&str, &str); 12] = [
-    ("boot-time", "/boot-time"),
-    ("hw-model", "/hw-model"),
-    ("hw-manufacturer", "/hw-manufacturer"),
-    ("hw-serial-number", "/hw-serial-number"),
-    ("hw-last-reboot-reason", "/hw-last-reboot-reason"),
-    ("fw-name", "/fw-name"),
-    ("last-reconnect-reason", "/last-reconnect-reason"),
-    ("webpa-protocol", "/protocol"),
-    ("webpa-interface-used", "/interface-used"),
-    ("boot-time-retry-wait", "/boot-time-retry-wait"),
-    ("webpa-interface-label", "/webpa-interface-label"),
-    ("wan-ipv4-address", "/wan-ipv4-address"),
-];
-
 fn base(t: &Talaria, device: &Device, state: &str, now: SystemTime) -> OwnedMessage {
     let info = &device.info;
     let mut m = OwnedMessage::new(MessageType::SimpleEvent);
@@ -33,23 +17,18 @@ fn base(t: &Talaria, device: &Device, state: &str, now: SystemTime) -> OwnedMess
     m.dest = format!("event:device-status/{}/{state}", device.id);
     m.content_type = "application/json".into();
     m.partner_ids = vec![info.partner_id.clone().unwrap_or_else(|| "unknown".into())];
-    m.session_id = device.session_id.clone();
+    m.session_id = device.session_id();
     // The Go talaria leaves this empty (talaria#174); consumers want to de-duplicate.
     m.transaction_uuid = uuid::Uuid::new_v4().to_string();
-    for (key, meta) in CONVEY_METADATA {
-        if let Some(value) = info.convey.get(key) {
-            let text = match value {
-                Value::String(s) => s.clone(),
-                other => other.to_string(),
-            };
-            m.metadata.insert(meta.into(), text);
-        }
+    for (meta, value) in info.convey.iter() {
+        m.metadata.insert(meta.into(), value.into());
     }
     m.metadata.insert("/trust".into(), info.trust.to_string());
     if let Some(account) = info.claims.get("accountID").and_then(Value::as_str) {
         m.metadata.insert("/account-id".into(), account.into());
     }
-    m.metadata.insert("/hw-deviceid".into(), device.id.clone());
+    m.metadata
+        .insert("/hw-deviceid".into(), device.id.to_string());
     if let Some(ctx) = &info.intermediate_context {
         m.metadata
             .insert("/intermediate-context".into(), ctx.clone());
@@ -64,7 +43,7 @@ fn base(t: &Talaria, device: &Device, state: &str, now: SystemTime) -> OwnedMess
 pub fn online(t: &Talaria, device: &Device) -> OwnedMessage {
     let now = SystemTime::now();
     let mut m = base(t, device, "online", now);
-    m.payload = serde_json::json!({ "id": device.id, "ts": rfc3339_nano(now) })
+    m.payload = serde_json::json!({ "id": &*device.id, "ts": rfc3339_nano(now) })
         .to_string()
         .into_bytes();
     m
@@ -75,7 +54,7 @@ pub fn offline(t: &Talaria, device: &Device, reason: CloseReason) -> OwnedMessag
     let mut m = base(t, device, "offline", now);
     let s = &device.stats;
     m.payload = serde_json::json!({
-        "id": device.id,
+        "id": &*device.id,
         "ts": rfc3339_nano(now),
         "bytes-sent": s.bytes_sent.load(Ordering::Relaxed),
         "messages-sent": s.messages_sent.load(Ordering::Relaxed),

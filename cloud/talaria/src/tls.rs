@@ -63,6 +63,7 @@ impl TlsListener {
                         continue;
                     }
                 };
+                crate::no_delay(&stream);
                 let acceptor = acceptor.clone();
                 let ready = tx.clone();
                 tokio::spawn(async move {

@@ -16,6 +16,7 @@ fn request(uuid: &str) -> OwnedMessage {
         .dest(format!("{ID}/config"))
         .transaction_uuid(uuid)
         .content_type("application/json")
+        .metadata("/kept", "yes")
         .payload(br#"{"command":"GET","names":["x"]}"#.to_vec())
         .build()
 }
@@ -71,6 +72,9 @@ async fn request_reaches_the_device_and_its_answer_comes_back_in_either_format()
     reversed.reverse();
     assert_eq!(answer.payload, reversed);
     assert!(answer.metadata.contains_key("/xmidt-timestamp"));
+    assert_eq!(answer.metadata["/kept"], "yes");
+    assert_eq!(answer.partner_ids, ["unknown"], "replaced by talaria");
+    assert_eq!(answer.content_type, "application/json");
 
     let r = post(
         t.addr,
