@@ -24,6 +24,10 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use wrp_nostd::{MessageType, OwnedMessage};
+
+// As in the xmidt binary (see its main.rs).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use xmidt_caduceus::{Caduceus, Caller, Config, RegistrationV1};
 
 const MIN_RATE: f64 = 20_000.0;

@@ -11,27 +11,53 @@ use axum::extract::connect_info::ConnectInfo;
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
-use axum::{Json, Router};
+use axum::Json;
 use http_body_util::LengthLimitError;
+use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use xmidt_common::json_error;
+use xmidt_common::openapi::WrpMsgpack;
+use xmidt_common::ErrorBody;
 
 use xmidt_auth::Principal;
 
 use crate::webhook::webhook_id;
 use crate::{gotime, Caduceus, Caller, RegistrationV1, WebhookError};
 
-pub(crate) fn routes(caduceus: Arc<Caduceus>) -> Router {
-    let hooks = Router::new()
-        .route("/hook", post(register).delete(delete_by_url))
-        .route("/hook/{id}", delete(delete_by_id))
-        .route("/hooks", get(list));
-    Router::new()
-        .route("/api/v4/notify", post(notify))
-        .route("/api/v3/notify", post(notify))
-        .merge(hooks.clone())
-        .nest("/api/v3", hooks)
+pub(crate) fn routes(caduceus: Arc<Caduceus>) -> OpenApiRouter {
+    let hooks = OpenApiRouter::new()
+        .routes(routes!(register, delete_by_url))
+        .routes(routes!(delete_by_id))
+        .routes(routes!(list));
+    let intake = OpenApiRouter::new().routes(routes!(notify));
+    OpenApiRouter::new()
+        .nest("/api/v4", intake.clone())
+        .nest("/api/v3", intake.merge(hooks.clone()))
+        .merge(hooks)
         .with_state(caduceus)
+}
+
+/// The answer to a registration.
+#[derive(Serialize, ToSchema)]
+struct Registered {
+    /// `Success`.
+    message: &'static str,
+    /// The webhook's id: hex SHA-256 of its URL.
+    id: String,
+    /// When it expires, RFC 3339.
+    until: String,
+    /// False when it renewed an existing webhook.
+    created: bool,
+}
+
+/// The answer to a deletion.
+#[derive(Serialize, ToSchema)]
+struct Removed<'a> {
+    /// `Success`.
+    message: &'static str,
+    id: &'a str,
 }
 
 /// Why a request body could not be read.
@@ -73,8 +99,21 @@ async fn read_body(body: Body, limit: usize, timeout: Duration) -> Result<Bytes,
     }
 }
 
-/// `POST /api/v4/notify`: one msgpack WRP event (msg_type 4) → 202 once offered to every
-/// webhook (never waiting for any of them).
+/// One msgpack WRP event (msg_type 4) → 202 once offered to every webhook (never waiting for
+/// any of them).
+#[utoipa::path(post, path = "/notify", tag = "intake",
+    security(("basic" = []), ("bearer" = [])),
+    request_body(description = "One WRP event", content((WrpMsgpack = "application/msgpack"))),
+    responses(
+        (status = 202, description = "Queued for delivery", content_type = "text/plain", body = String),
+        (status = 400, description = "Not a WRP event, or the body broke off", body = ErrorBody),
+        (status = 401, description = "API credentials missing or invalid", body = ErrorBody),
+        (status = 403, description = "The credentials do not allow this call", body = ErrorBody),
+        (status = 408, description = "The body took longer than `intake.read_timeout`", body = ErrorBody),
+        (status = 413, description = "The body is larger than `intake.max_event_size`", body = ErrorBody),
+        (status = 415, description = "Content-Type is not exactly one application/msgpack", body = ErrorBody),
+        (status = 503, description = "A signing key is unavailable", body = ErrorBody),
+    ))]
 async fn notify(State(caduceus): State<Arc<Caduceus>>, request: Request) -> Response {
     let content_types: Vec<_> = request
         .headers()
@@ -127,7 +166,21 @@ impl IntoResponse for WebhookError {
     }
 }
 
-/// `POST /hook`: a RegistrationV1 → 200 `{"message": "Success", "id", "until", "created"}`.
+/// Registers or renews a webhook.
+#[utoipa::path(post, path = "/hook", tag = "webhooks",
+    security(("basic" = []), ("bearer" = [])),
+    params(("X-Xmidt-Partner-Id" = Option<String>, Header, description = "The caller's partners, comma-separated, when not from a token")),
+    request_body(content = RegistrationV1, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Registered (or renewed: 200 either way, as ancla answers)", body = Registered),
+        (status = 400, description = "Not a valid registration (ancla's rules), or the body broke off", body = ErrorBody),
+        (status = 401, description = "API credentials missing or invalid", body = ErrorBody),
+        (status = 403, description = "Too many webhooks, or the credentials do not allow this call", body = ErrorBody),
+        (status = 408, description = "The body took longer than `intake.read_timeout`", body = ErrorBody),
+        (status = 413, description = "The body is larger than `registration.max_body`", body = ErrorBody),
+        (status = 500, description = "The store failed", body = ErrorBody),
+        (status = 503, description = "A signing key is unavailable", body = ErrorBody),
+    ))]
 async fn register(State(caduceus): State<Arc<Caduceus>>, request: Request) -> Response {
     let principal = request.extensions().get::<Principal>().cloned();
     let caller = Caller::identify(
@@ -161,18 +214,28 @@ async fn register(State(caduceus): State<Arc<Caduceus>>, request: Request) -> Re
     };
     match caduceus.register(registration, &caller, from).await {
         // 200 for renewals too, as ancla answers: clients check for it.
-        Ok(registered) => Json(serde_json::json!({
-            "message": "Success",
-            "id": registered.id,
-            "until": gotime::format_time(registered.until),
-            "created": registered.created,
-        }))
+        Ok(registered) => Json(Registered {
+            message: "Success",
+            id: registered.id,
+            until: gotime::format_time(registered.until),
+            created: registered.created,
+        })
         .into_response(),
         Err(e) => e.into_response(),
     }
 }
 
-/// `GET /hooks`: the webhooks the caller may see, secrets hidden.
+/// The webhooks the caller may see, secrets hidden.
+#[utoipa::path(get, path = "/hooks", tag = "webhooks",
+    security(("basic" = []), ("bearer" = [])),
+    params(("X-Xmidt-Partner-Id" = Option<String>, Header, description = "The caller's partners, comma-separated, when not from a token")),
+    responses(
+        (status = 200, description = "Registrations, each with its `id` and `partner_ids`; secrets obfuscated", body = Vec<RegistrationV1>),
+        (status = 401, description = "API credentials missing or invalid", body = ErrorBody),
+        (status = 403, description = "The credentials do not allow this call", body = ErrorBody),
+        (status = 500, description = "The store failed", body = ErrorBody),
+        (status = 503, description = "A signing key is unavailable", body = ErrorBody),
+    ))]
 async fn list(
     State(caduceus): State<Arc<Caduceus>>,
     principal: Option<Principal>,
@@ -185,7 +248,18 @@ async fn list(
     }
 }
 
-/// `DELETE /hook/{id}`: by id (hex SHA-256 of the URL, as listed).
+/// Deletes a webhook by id (hex SHA-256 of the URL, as listed).
+#[utoipa::path(delete, path = "/hook/{id}", tag = "webhooks",
+    params(("id" = String, Path, description = "The webhook's id")),
+    security(("basic" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "Deleted", body = Removed),
+        (status = 401, description = "API credentials missing or invalid", body = ErrorBody),
+        (status = 403, description = "The credentials do not allow this call", body = ErrorBody),
+        (status = 404, description = "No such webhook, or not the caller's", body = ErrorBody),
+        (status = 500, description = "The store failed", body = ErrorBody),
+        (status = 503, description = "A signing key is unavailable", body = ErrorBody),
+    ))]
 async fn delete_by_id(
     State(caduceus): State<Arc<Caduceus>>,
     Path(id): Path<String>,
@@ -195,7 +269,19 @@ async fn delete_by_id(
     remove(&caduceus, &id, principal.as_ref(), &headers).await
 }
 
-/// `DELETE /hook?url=<url>`: by the URL it was registered with.
+/// Deletes a webhook by the URL it was registered with.
+#[utoipa::path(delete, path = "/hook", tag = "webhooks",
+    params(("url" = Option<String>, Query, description = "The webhook's `config.url`")),
+    security(("basic" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "Deleted", body = Removed),
+        (status = 400, description = "No webhook named", body = ErrorBody),
+        (status = 401, description = "API credentials missing or invalid", body = ErrorBody),
+        (status = 403, description = "The credentials do not allow this call", body = ErrorBody),
+        (status = 404, description = "No such webhook, or not the caller's", body = ErrorBody),
+        (status = 500, description = "The store failed", body = ErrorBody),
+        (status = 503, description = "A signing key is unavailable", body = ErrorBody),
+    ))]
 async fn delete_by_url(
     State(caduceus): State<Arc<Caduceus>>,
     Query(query): Query<HashMap<String, String>>,
@@ -219,7 +305,11 @@ async fn remove(
 ) -> Response {
     let caller = Caller::identify(headers, principal, &caduceus.config.registration);
     match caduceus.delete(id, &caller).await {
-        Ok(()) => Json(serde_json::json!({"message": "Success", "id": id})).into_response(),
+        Ok(()) => Json(Removed {
+            message: "Success",
+            id,
+        })
+        .into_response(),
         Err(e) => e.into_response(),
     }
 }

@@ -20,7 +20,9 @@ use axum::Router;
 use bytes::Bytes;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+use utoipa_axum::router::OpenApiRouter;
 use wrp_nostd::{DecodeError, MessageType, OwnedMessage};
+use xmidt_common::openapi::About;
 use xmidt_store::{Record, Store, StoreConfig, StoreError, Written};
 
 mod api;
@@ -315,7 +317,7 @@ impl Caduceus {
                 .any(|p| caller.partner_ids.contains(p))
     }
 
-    /// Intake, webhooks, `/health` and `/metrics`, without authentication.
+    /// Intake, webhooks, `/health`, `/metrics` and `/openapi.json`, without authentication.
     pub fn router(self: &Arc<Self>) -> Router {
         self.router_with_guard(|api| api)
     }
@@ -325,9 +327,16 @@ impl Caduceus {
     pub fn router_with_guard(self: &Arc<Self>, guard: impl FnOnce(Router) -> Router) -> Router {
         let server = HeaderValue::from_str(&self.config.server)
             .unwrap_or(HeaderValue::from_static("caduceus"));
-        guard(api::routes(self.clone()))
-            .merge(xmidt_common::routes())
-            .layer(axum::middleware::map_response(move |mut r: Response| {
+        let (api, doc) = api::routes(self.clone()).split_for_parts();
+        let mut guarded = OpenApiRouter::from(guard(api));
+        *guarded.get_openapi_mut() = doc;
+        let about = About {
+            title: "caduceus",
+            version: env!("CARGO_PKG_VERSION"),
+            description: "Webhooks: registration, and delivery of the events talaria sends.",
+        };
+        xmidt_common::openapi::finish(guarded, about).layer(axum::middleware::map_response(
+            move |mut r: Response| {
                 let server = server.clone();
                 async move {
                     let h = r.headers_mut();
@@ -338,7 +347,8 @@ impl Caduceus {
                     );
                     r
                 }
-            }))
+            },
+        ))
     }
 }
 

@@ -23,7 +23,7 @@ pub(crate) const OBFUSCATED: &str = "<obfuscated>";
 
 /// A webhook registration, as `POST /hook` takes it and as it is stored. Unknown fields are
 /// ignored, as Go does.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RegistrationV1 {
     pub config: Target,
     /// Told (POST, JSON) when the webhook is cut off.
@@ -36,6 +36,7 @@ pub struct RegistrationV1 {
     pub matcher: Matcher,
     /// Whole seconds or a Go duration string; written back as a Go duration string.
     #[serde(default, with = "gotime::duration")]
+    #[schema(value_type = String, example = "5m")]
     pub duration: Duration,
     /// RFC 3339.
     #[serde(
@@ -43,13 +44,14 @@ pub struct RegistrationV1 {
         with = "gotime::until",
         skip_serializing_if = "Option::is_none"
     )]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub until: Option<SystemTime>,
     /// Set from the connection; ignored on input.
     #[serde(default)]
     pub registered_from_address: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Target {
     /// The receiver; also the webhook's identity.
     pub url: String,
@@ -65,7 +67,7 @@ pub struct Target {
     pub alt_urls: Vec<String>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Matcher {
     /// Regular expressions for the canonical device id; empty or `.*` matches every event.
     #[serde(default)]

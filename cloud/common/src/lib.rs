@@ -1,20 +1,28 @@
-//! What every Xmidt service shares: the webpa-common error body, and the `/metrics` and
-//! `/health` routes.
+//! What every Xmidt service shares: the webpa-common error body, the `/metrics` and `/health`
+//! routes, and the OpenAPI document served at `/openapi.json`.
 
 use std::sync::OnceLock;
 
+pub mod openapi;
+#[cfg(feature = "openapi-check")]
+pub mod openapi_check;
 mod serve;
+pub use openapi::ErrorBody;
 pub use serve::serve;
 
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// An error response in the webpa-common shape: `{"code": N, "message": "..."}`.
 pub fn json_error(status: StatusCode, message: &str) -> Response {
-    let body = serde_json::json!({ "code": status.as_u16(), "message": message });
+    let body = ErrorBody {
+        code: status.as_u16(),
+        message: message.to_owned(),
+    };
     (status, Json(body)).into_response()
 }
 
@@ -34,19 +42,38 @@ fn prometheus() -> Option<&'static PrometheusHandle> {
         .as_ref()
 }
 
-/// `GET /metrics` (Prometheus text) and `GET /health`, for merging into a service's router.
-pub fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
+/// `GET /metrics` (Prometheus text) and `GET /health`, documented; [`openapi::finish`] adds
+/// them to every service.
+fn routes<S: Clone + Send + Sync + 'static>() -> OpenApiRouter<S> {
     // Install now, so metrics recorded before the first scrape are kept.
     prometheus();
-    Router::new().route("/metrics", get(metrics)).route(
-        "/health",
-        get(|| async { Json(serde_json::json!({ "status": "up" })) }),
-    )
+    OpenApiRouter::new()
+        .routes(routes!(metrics))
+        .routes(routes!(health))
 }
 
+/// Every metric of the process, in the Prometheus text format.
+#[utoipa::path(get, path = "/metrics", tag = openapi::COMMON, responses(
+    (status = 200, description = "Prometheus text exposition", content_type = "text/plain; version=0.0.4", body = String),
+))]
 async fn metrics() -> Response {
     let body = prometheus().map(|h| h.render()).unwrap_or_default();
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
+}
+
+/// `/health`'s answer.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct Health {
+    /// Always `up` while the process serves.
+    status: &'static str,
+}
+
+/// Liveness: answers while the process serves.
+#[utoipa::path(get, path = "/health", tag = openapi::COMMON, responses(
+    (status = 200, description = "The service is up", body = Health),
+))]
+async fn health() -> Json<Health> {
+    Json(Health { status: "up" })
 }
 
 #[cfg(test)]
@@ -58,7 +85,7 @@ mod tests {
 
     #[tokio::test]
     async fn metrics_and_health_are_served() {
-        let app: Router = routes();
+        let app: axum::Router = routes().into();
         metrics::counter!("xmidt_common_test_total").increment(3);
         let r = app
             .clone()

@@ -180,8 +180,9 @@ pub struct RunArgs {
     pub event_sink: Option<SocketAddr>,
     /// talaria's process id: its VmRSS (/proc/PID/status) is read before and after connecting,
     /// and its CPU time (/proc/PID/task/*/schedstat) around the connect and request phases.
-    #[arg(long)]
-    pub talaria_pid: Option<u32>,
+    /// Repeatable: with several talarias, their sums.
+    #[arg(long = "talaria-pid")]
+    pub talaria_pids: Vec<u32>,
     /// Print the summary as one JSON object instead of text.
     #[arg(long)]
     pub json: bool,

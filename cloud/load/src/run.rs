@@ -141,19 +141,30 @@ impl Workers {
     }
 }
 
+/// The talarias' resident sets, summed; None without pids or when one cannot be read.
 fn talaria_rss(args: &RunArgs) -> Option<u64> {
-    let pid = args.talaria_pid?;
-    match crate::proc::rss(pid) {
-        Ok(rss) => Some(rss),
-        Err(e) => {
-            eprintln!("xmidt-load: {e}");
-            None
-        }
+    if args.talaria_pids.is_empty() {
+        return None;
     }
+    args.talaria_pids
+        .iter()
+        .map(|&pid| {
+            crate::proc::rss(pid)
+                .map_err(|e| eprintln!("xmidt-load: {e}"))
+                .ok()
+        })
+        .sum()
 }
 
+/// The talarias' CPU time, summed, as [`talaria_rss`].
 fn talaria_cpu(args: &RunArgs) -> Option<Duration> {
-    crate::proc::cpu(args.talaria_pid?).ok()
+    if args.talaria_pids.is_empty() {
+        return None;
+    }
+    args.talaria_pids
+        .iter()
+        .map(|&pid| crate::proc::cpu(pid).ok())
+        .sum()
 }
 
 fn load_average() -> String {

@@ -8,26 +8,43 @@ use axum::body::{Body, Bytes};
 use axum::extract::{Path, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use http_body_util::LengthLimitError;
+use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use xmidt_auth::Principal;
 use xmidt_common::json_error;
+use xmidt_common::openapi::WrpMsgpack;
+use xmidt_common::ErrorBody;
 
 use crate::{signature, Caller, EventError, Mimisbrunnr, NornError, NornRequest, Saved};
 
 /// The header caduceus signs its deliveries with.
 const CADUCEUS_SIGNATURE: &str = "x-webpa-signature";
 
-pub(crate) fn routes(mimisbrunnr: Arc<Mimisbrunnr>, auth: &xmidt_auth::ApiAuth) -> Router {
-    let norns = Router::new()
-        .route("/norns", get(list).post(create))
-        .route("/norns/{id}", get(show).put(update).delete(remove))
+pub(crate) fn routes(
+    mimisbrunnr: Arc<Mimisbrunnr>,
+    auth: &xmidt_auth::ApiAuth,
+) -> OpenApiRouter<()> {
+    let norns = OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(show, update, remove))
         .layer(auth.layer());
-    Router::new()
-        .route("/events", post(events))
+    OpenApiRouter::new()
+        .routes(routes!(events))
         .merge(norns)
         .with_state(mimisbrunnr)
+}
+
+/// The answer to a deletion.
+#[derive(Serialize, ToSchema)]
+struct Removed {
+    /// `Success`.
+    message: &'static str,
+    #[serde(rename = "ID")]
+    id: String,
 }
 
 /// Why a request body could not be read.
@@ -68,7 +85,18 @@ async fn read_body(body: Body, limit: usize, timeout: Duration) -> Result<Bytes,
     }
 }
 
-/// `POST /events`: one msgpack WRP event → 200 once queued for its device's norns.
+/// One msgpack WRP event (caduceus delivers them here) → 200 once queued for its device's norns.
+#[utoipa::path(post, path = "/events", tag = "intake",
+    params(("X-Webpa-Signature" = Option<String>, Header, description = "`sha1=<hex HMAC-SHA1 of the body>`, required when `caduceus.secret` is set")),
+    request_body(description = "One WRP event", content((WrpMsgpack = "application/msgpack"))),
+    responses(
+        (status = 200, description = "Queued for the device's norns", content_type = "text/plain", body = String),
+        (status = 400, description = "Not a WRP event, or the body broke off", body = ErrorBody),
+        (status = 403, description = "The signature is missing or does not match", body = ErrorBody),
+        (status = 408, description = "The body took longer than `intake.read_timeout`", body = ErrorBody),
+        (status = 413, description = "The body is larger than `intake.max_event_size`", body = ErrorBody),
+        (status = 429, description = "A norn's buffer is full", body = ErrorBody),
+    ))]
 async fn events(State(m): State<Arc<Mimisbrunnr>>, request: Request) -> Response {
     let secret = m.config.caduceus.as_ref().and_then(|c| c.secret.clone());
     let signature = request
@@ -135,7 +163,22 @@ fn saved(result: Result<Saved, NornError>, new_status: StatusCode) -> Response {
     }
 }
 
-/// `POST /norns` → 201 with the new norn, or 200 when it updated the caller's own.
+/// Creates a norn (201), or updates the caller's own for the same device and destination (200).
+#[utoipa::path(post, path = "/norns", tag = "norns",
+    security(("basic" = []), ("bearer" = [])),
+    request_body(content = NornRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Updated; A norn as shown: the request with secrets obfuscated, plus `ID` and `ExpiresAt` (RFC 3339)", content_type = "application/json", body = Object),
+        (status = 201, description = "Created; A norn as shown: the request with secrets obfuscated, plus `ID` and `ExpiresAt` (RFC 3339)", content_type = "application/json", body = Object),
+        (status = 400, description = "Not a valid norn, or the body broke off", body = ErrorBody),
+        (status = 408, description = "The body took longer than `intake.read_timeout`", body = ErrorBody),
+        (status = 409, description = "A norn for this device and destination belongs to another owner", body = ErrorBody),
+        (status = 413, description = "The body is larger than `max_norn_body`", body = ErrorBody),
+        (status = 401, description = "API credentials missing or invalid", body = ErrorBody),
+        (status = 403, description = "Too many norns, or the credentials do not allow this call", body = ErrorBody),
+        (status = 500, description = "The store failed", body = ErrorBody),
+        (status = 503, description = "A signing key is unavailable", body = ErrorBody),
+    ))]
 async fn create(
     State(m): State<Arc<Mimisbrunnr>>,
     principal: Option<Principal>,
@@ -148,7 +191,23 @@ async fn create(
     }
 }
 
-/// `PUT /norns/{id}` → 200 with the updated norn.
+/// Replaces the caller's norn.
+#[utoipa::path(put, path = "/norns/{id}", tag = "norns",
+    security(("basic" = []), ("bearer" = [])),
+    params(("id" = String, Path, description = "The norn's id")),
+    request_body(content = NornRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "A norn as shown: the request with secrets obfuscated, plus `ID` and `ExpiresAt` (RFC 3339)", content_type = "application/json", body = Object),
+        (status = 400, description = "Not a valid norn, or the body broke off", body = ErrorBody),
+        (status = 404, description = "No such norn, or not the caller's", body = ErrorBody),
+        (status = 408, description = "The body took longer than `intake.read_timeout`", body = ErrorBody),
+        (status = 409, description = "A norn for this device and destination belongs to another owner", body = ErrorBody),
+        (status = 413, description = "The body is larger than `max_norn_body`", body = ErrorBody),
+        (status = 401, description = "API credentials missing or invalid", body = ErrorBody),
+        (status = 403, description = "The credentials do not allow this call", body = ErrorBody),
+        (status = 500, description = "The store failed", body = ErrorBody),
+        (status = 503, description = "A signing key is unavailable", body = ErrorBody),
+    ))]
 async fn update(
     State(m): State<Arc<Mimisbrunnr>>,
     Path(id): Path<String>,
@@ -162,7 +221,16 @@ async fn update(
     }
 }
 
-/// `GET /norns` → the caller's norns.
+/// The caller's norns.
+#[utoipa::path(get, path = "/norns", tag = "norns",
+    security(("basic" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "Norns as shown: requests with secrets obfuscated, plus `ID` and `ExpiresAt`", content_type = "application/json", body = Vec<Object>),
+        (status = 401, description = "API credentials missing or invalid", body = ErrorBody),
+        (status = 403, description = "The credentials do not allow this call", body = ErrorBody),
+        (status = 500, description = "The store failed", body = ErrorBody),
+        (status = 503, description = "A signing key is unavailable", body = ErrorBody),
+    ))]
 async fn list(State(m): State<Arc<Mimisbrunnr>>, principal: Option<Principal>) -> Response {
     match m.norns(&Caller::from_principal(principal.as_ref())).await {
         Ok(norns) => Json(norns).into_response(),
@@ -170,7 +238,18 @@ async fn list(State(m): State<Arc<Mimisbrunnr>>, principal: Option<Principal>) -
     }
 }
 
-/// `GET /norns/{id}` → the norn, or 404 unless it is the caller's.
+/// One of the caller's norns.
+#[utoipa::path(get, path = "/norns/{id}", tag = "norns",
+    security(("basic" = []), ("bearer" = [])),
+    params(("id" = String, Path, description = "The norn's id")),
+    responses(
+        (status = 200, description = "A norn as shown: the request with secrets obfuscated, plus `ID` and `ExpiresAt` (RFC 3339)", content_type = "application/json", body = Object),
+        (status = 404, description = "No such norn, or not the caller's", body = ErrorBody),
+        (status = 401, description = "API credentials missing or invalid", body = ErrorBody),
+        (status = 403, description = "The credentials do not allow this call", body = ErrorBody),
+        (status = 500, description = "The store failed", body = ErrorBody),
+        (status = 503, description = "A signing key is unavailable", body = ErrorBody),
+    ))]
 async fn show(
     State(m): State<Arc<Mimisbrunnr>>,
     Path(id): Path<String>,
@@ -185,7 +264,18 @@ async fn show(
     }
 }
 
-/// `DELETE /norns/{id}` → 200, or 404 unless it is the caller's.
+/// Deletes one of the caller's norns; its buffered events are dropped.
+#[utoipa::path(delete, path = "/norns/{id}", tag = "norns",
+    security(("basic" = []), ("bearer" = [])),
+    params(("id" = String, Path, description = "The norn's id")),
+    responses(
+        (status = 200, description = "Deleted", body = Removed),
+        (status = 404, description = "No such norn, or not the caller's", body = ErrorBody),
+        (status = 401, description = "API credentials missing or invalid", body = ErrorBody),
+        (status = 403, description = "The credentials do not allow this call", body = ErrorBody),
+        (status = 500, description = "The store failed", body = ErrorBody),
+        (status = 503, description = "A signing key is unavailable", body = ErrorBody),
+    ))]
 async fn remove(
     State(m): State<Arc<Mimisbrunnr>>,
     Path(id): Path<String>,
@@ -195,7 +285,11 @@ async fn remove(
         .delete_norn(&id, &Caller::from_principal(principal.as_ref()))
         .await
     {
-        Ok(()) => Json(serde_json::json!({"message": "Success", "ID": id})).into_response(),
+        Ok(()) => Json(Removed {
+            message: "Success",
+            id,
+        })
+        .into_response(),
         Err(e) => e.into_response(),
     }
 }

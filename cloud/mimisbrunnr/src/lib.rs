@@ -343,9 +343,14 @@ impl Mimisbrunnr {
         Ok(())
     }
 
-    /// The norn API (behind `api_auth`), `/events`, `/health` and `/metrics`.
+    /// The norn API (behind `api_auth`), `/events`, `/health`, `/metrics` and `/openapi.json`.
     pub fn router(self: &Arc<Self>) -> Router {
-        api::routes(self.clone(), &self.auth).merge(xmidt_common::routes())
+        let about = xmidt_common::openapi::About {
+            title: "mimisbrunnr",
+            version: env!("CARGO_PKG_VERSION"),
+            description: "Norns: per-device event subscriptions, delivered over HTTP or to SQS.",
+        };
+        xmidt_common::openapi::finish(api::routes(self.clone(), &self.auth), about)
     }
 }
 

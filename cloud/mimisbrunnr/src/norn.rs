@@ -24,7 +24,7 @@ const MAX_SQS_DELAY: u32 = 900;
 /// A norn as `POST /norns` and `PUT /norns/{id}` take it: the Go mimisbrunnr's `model.Norn`,
 /// field names included. Unknown fields are refused, so a misspelt one is reported rather than
 /// silently dropped.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NornRequest {
     /// The device whose events are wanted, e.g. `mac:112233445566`.
@@ -39,7 +39,7 @@ pub struct NornRequest {
 
 /// Where events go: exactly one of `HttpConfig` and `AWSConfig`. Go clients send both, the
 /// unused one empty; an empty one counts as absent.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Destination {
     #[serde(
@@ -56,10 +56,11 @@ pub struct Destination {
     pub aws: AwsConfig,
     /// Free-form data kept with the norn and shown back (Go's `Info`).
     #[serde(rename = "Info", default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
     pub info: Option<serde_json::Value>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HttpConfig {
     /// Receives each event as JSON WRP.
@@ -79,7 +80,7 @@ impl HttpConfig {
     }
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AwsConfig {
     /// The AWS access key id.
@@ -91,9 +92,11 @@ pub struct AwsConfig {
     /// Accepted for Go compatibility and ignored: Go passed it as the access key id, its
     /// `AccessKey` as the secret and its `SecretKey` as a session token.
     #[serde(rename = "ID", default, skip_serializing)]
+    #[schema(ignore)]
     pub id: IgnoredAny,
     /// Accepted for Go compatibility and ignored (unused there too).
     #[serde(rename = "Env", default, skip_serializing)]
+    #[schema(ignore)]
     pub env: IgnoredAny,
     #[serde(rename = "Sqs", default)]
     pub sqs: SqsConfig,
@@ -105,7 +108,7 @@ impl AwsConfig {
     }
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SqsConfig {
     #[serde(rename = "QueueURL", default)]

@@ -1,6 +1,8 @@
 //! The webhook mimisbrunnr keeps at caduceus: registered at start, then renewed every
 //! `interval` for `duration`, so it lapses by itself if this mimisbrunnr goes away.
 
+use std::time::Duration;
+
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
 use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
@@ -103,28 +105,33 @@ impl Registrar {
         })
     }
 
-    /// Registers now, then every `interval` until `shutdown`.
+    /// Registers now, then every `interval` until `shutdown`. A failed attempt is retried
+    /// sooner (250 ms, doubling, at most `interval`): caduceus may simply not be listening yet
+    /// when both start together, as in `xmidt up`, and a norn's events would be lost meanwhile.
     pub fn spawn(self, shutdown: CancellationToken) {
         tokio::spawn(async move {
-            let mut tick = tokio::time::interval(self.config.interval);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let first_retry = Duration::from_millis(250);
+            let mut retry = first_retry;
             loop {
-                tokio::select! {
-                    _ = tick.tick() => {}
-                    () = shutdown.cancelled() => return,
-                }
-                let outcome = match self.register().await {
+                let (outcome, wait) = match self.register().await {
                     Ok(()) => {
                         tracing::debug!(url = %self.url, "registered at caduceus");
-                        "registered"
+                        retry = first_retry;
+                        ("registered", self.config.interval)
                     }
                     Err(e) => {
-                        tracing::warn!(url = %self.url, error = e, "registration at caduceus failed; retrying at the next interval");
-                        "failed"
+                        let wait = retry.min(self.config.interval);
+                        retry = retry.saturating_mul(2);
+                        tracing::warn!(url = %self.url, error = e, ?wait, "registration at caduceus failed; retrying");
+                        ("failed", wait)
                     }
                 };
                 metrics::counter!("xmidt_mimisbrunnr_registration_count", "outcome" => outcome)
                     .increment(1);
+                tokio::select! {
+                    () = tokio::time::sleep(wait) => {}
+                    () = shutdown.cancelled() => return,
+                }
             }
         });
     }

@@ -12,7 +12,10 @@ use axum::Router;
 use serde::Deserialize;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+use utoipa::OpenApi as _;
+use utoipa_axum::router::OpenApiRouter;
 use wrp_nostd::DeviceId;
+use xmidt_common::openapi::About;
 use xmidt_discovery::{Discovery, DiscoveryConfig};
 use xmidt_ring::{Instance, Ring};
 
@@ -49,12 +52,20 @@ impl RingSource for Discovery {
     }
 }
 
+/// Documents the fallback, which has no route of its own.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(redirect))]
+struct Redirect;
+
 /// The redirector, for any ring source.
 pub fn router(ring: Arc<dyn RingSource>) -> Router {
-    Router::new()
-        .merge(xmidt_common::routes())
-        .fallback(redirect)
-        .with_state(ring)
+    let api = OpenApiRouter::with_openapi(Redirect::openapi()).fallback(redirect);
+    let about = About {
+        title: "petasos",
+        version: env!("CARGO_PKG_VERSION"),
+        description: "Redirects devices and API calls to the talaria that owns the device.",
+    };
+    xmidt_common::openapi::finish(api, about).with_state(ring)
 }
 
 /// Whether `host` (a name or an IP literal, IPv6 possibly bracketed) is this machine only.
@@ -94,6 +105,20 @@ fn request_host(headers: &HeaderMap) -> Option<&str> {
     })
 }
 
+/// Every path and method not listed elsewhere is answered this way; devices connect with
+/// `GET /api/v2/device` and follow the redirect to their talaria.
+#[utoipa::path(get, path = "/{path}", tag = "redirect",
+    params(
+        ("path" = String, Path, description = "Any path; kept in the redirect"),
+        ("X-Webpa-Device-Name" = String, Header, description = "The device, e.g. `mac:112233445566`"),
+    ),
+    responses(
+        (status = 307, description = "To the owning talaria (host kept for NAT)",
+            headers(("Location" = String, description = "The talaria's URL + this request's path and query")),
+            content_type = "text/html; charset=utf-8", body = String),
+        (status = 400, description = "Missing or invalid device name", content_type = "text/plain", body = String),
+        (status = 500, description = "No talaria is known", content_type = "text/plain", body = String),
+    ))]
 async fn redirect(State(ring): State<Arc<dyn RingSource>>, request: Request) -> Response {
     let headers = request.headers();
     let Some(name) = headers.get("x-webpa-device-name") else {

@@ -147,3 +147,18 @@ fn local_talarias_keep_the_host_a_remote_client_used() {
         "http://talaria-1:6200/x"
     );
 }
+
+#[tokio::test]
+async fn openapi_document_matches_the_router() {
+    let (base, _ring, _stop) = start(&["http://talaria-0:6200"]).await;
+    xmidt_common::openapi_check::Check {
+        name: "petasos",
+        package: "xmidt-petasos",
+        base: &base,
+        routes: &["/health", "/metrics", "/openapi.json", "/{path}"],
+        basic: None,
+        catch_all: Some("/{path}"),
+    }
+    .run()
+    .await;
+}

@@ -10,15 +10,18 @@ use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use axum::Router;
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use serde::Deserialize;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use wrp_nostd::{DeviceId, OwnedMessage};
 use xmidt_common::json_error;
+use xmidt_common::openapi::{About, WrpMessage, WrpMsgpack};
+use xmidt_common::ErrorBody;
 use xmidt_discovery::{Discovery, DiscoveryConfig};
 
 /// `xmidt scytale` configuration.
@@ -142,16 +145,22 @@ impl Scytale {
         }))
     }
 
-    /// The API routes, `/health` and `/metrics`; anything else is 400 "Invalid endpoint".
+    /// The API routes, `/health`, `/metrics` and `/openapi.json`; anything else is 400
+    /// "Invalid endpoint".
     pub fn router(self: &Arc<Self>) -> Router {
-        let versioned = Router::new()
-            .route("/device", post(send).put(send))
-            .route("/device/{id}/stat", get(stat))
+        let versioned = OpenApiRouter::new()
+            .routes(routes!(send))
+            .routes(routes!(stat))
             .layer(self.auth.layer());
-        Router::new()
+        let documented = OpenApiRouter::new()
             .nest("/api/v3", versioned.clone())
-            .nest("/api/v2", versioned)
-            .merge(xmidt_common::routes())
+            .nest("/api/v2", versioned);
+        let about = About {
+            title: "scytale",
+            version: env!("CARGO_PKG_VERSION"),
+            description: "The API gateway: sends WRP messages to devices through the talaria that holds each.",
+        };
+        xmidt_common::openapi::finish(documented, about)
             .fallback(|| async { json_error(StatusCode::BAD_REQUEST, "Invalid endpoint") })
             .layer(DefaultBodyLimit::max(self.config.max_body))
             .with_state(self.clone())
@@ -301,6 +310,33 @@ fn read_wrp(headers: &HeaderMap, body: &Bytes) -> Result<OwnedMessage, String> {
     }
 }
 
+/// Sends one WRP message to a device through its talaria(s) and answers with the merged
+/// result: the device's answer for a transaction.
+#[utoipa::path(method(post, put), path = "/device", tag = "api",
+    security(("basic" = []), ("bearer" = [])),
+    params(
+        ("X-Xmidt-Message-Type" = Option<String>, Header, description = "Present: the WRP is in header form (`X-Xmidt-*` headers, the body is the payload with its own Content-Type); the old `X-Midt-Msg-Type` also counts"),
+        ("Accept" = Option<String>, Header, description = "Passed to talaria: the answer's format, JSON or msgpack"),
+    ),
+    request_body(description = "One WRP message: msgpack, JSON, or the header form's payload", content(
+        (WrpMsgpack = "application/msgpack"),
+        (WrpMessage = "application/json"),
+        (String = "*/*"),
+    )),
+    responses(
+        (status = 200, description = "The device's answer (or nothing, for an event), as talaria sent it", content(
+            (WrpMsgpack = "application/msgpack"),
+            (WrpMessage = "application/json"),
+        )),
+        (status = 400, description = "Invalid WRP, device name, or a missing transaction_uuid", body = ErrorBody),
+        (status = 401, description = "API credentials missing or invalid", body = ErrorBody),
+        (status = 403, description = "The credentials or the WRP's partners do not allow this call", body = ErrorBody),
+        (status = 404, description = "No talaria holds the device", body = ErrorBody),
+        (status = 413, description = "The body is larger than `max_body`"),
+        (status = 500, description = "No talaria answered", body = ErrorBody),
+        (status = 503, description = "No talaria is reachable, or a signing key is unavailable", body = ErrorBody),
+        (status = 504, description = "The device or its talaria did not answer in time", body = ErrorBody),
+    ))]
 async fn send(
     State(s): State<Arc<Scytale>>,
     caller: Option<xmidt_auth::Principal>,
@@ -362,6 +398,20 @@ async fn send(
         .await
 }
 
+/// One device's statistics from the talaria that holds it.
+#[utoipa::path(get, path = "/device/{id}/stat", tag = "api",
+    security(("basic" = []), ("bearer" = [])),
+    params(("id" = String, Path, description = "The device, e.g. `mac:112233445566`")),
+    responses(
+        (status = 200, description = "The device, as talaria shows it", content_type = "application/json", body = Object),
+        (status = 400, description = "Not a device name", body = ErrorBody),
+        (status = 401, description = "API credentials missing or invalid", body = ErrorBody),
+        (status = 403, description = "The credentials do not allow this call", body = ErrorBody),
+        (status = 404, description = "No talaria holds the device"),
+        (status = 500, description = "No talaria answered", body = ErrorBody),
+        (status = 503, description = "No talaria is reachable, or a signing key is unavailable", body = ErrorBody),
+        (status = 504, description = "The talaria did not answer in time", body = ErrorBody),
+    ))]
 async fn stat(State(s): State<Arc<Scytale>>, Path(name): Path<String>) -> Response {
     let id = match DeviceId::parse(&name) {
         Ok(id) => id.to_string(),

@@ -73,11 +73,14 @@ impl SqlStore {
         if backend == Backend::Sqlite {
             options = options.after_connect(|conn, _| {
                 Box::pin(async move {
-                    // WAL lets readers run while one connection writes; the busy timeout makes
-                    // writers queue instead of failing when the file is locked.
+                    // The busy timeout makes writers queue instead of failing when the file is
+                    // locked; it comes first, since switching to WAL takes that lock too (when
+                    // another service holds the file, the switch failed with "database is
+                    // locked" and so did the connection). WAL lets readers run while one
+                    // connection writes.
+                    conn.execute("PRAGMA busy_timeout = 5000").await?;
                     conn.execute("PRAGMA journal_mode = WAL").await?;
                     conn.execute("PRAGMA synchronous = NORMAL").await?;
-                    conn.execute("PRAGMA busy_timeout = 5000").await?;
                     Ok(())
                 })
             });

@@ -9,10 +9,18 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use tokio::sync::oneshot;
 use wrp_nostd::{DeviceId, Message, OwnedMessage};
+use xmidt_common::openapi::{WrpMessage, WrpMsgpack};
+use xmidt_common::ErrorBody;
 
 use crate::error::{json_error, send_error};
-use crate::registry::{Envelope, QueueError, TransactionError};
+use crate::registry::{DeviceView, Envelope, QueueError, TransactionError};
 use crate::Talaria;
+
+/// `/devices`'s answer.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct DeviceList {
+    pub devices: Vec<DeviceView>,
+}
 
 /// The two WRP encodings the API speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,7 +71,30 @@ fn header_text(headers: &HeaderMap, name: header::HeaderName) -> &str {
         .unwrap_or("")
 }
 
-/// `POST|PATCH /api/{v2,v3}/device/send`.
+/// Sends one WRP message to a connected device and, for a transaction, waits for its answer.
+#[utoipa::path(method(post, patch), path = "/device/send", tag = "api",
+    security(("basic" = []), ("bearer" = [])),
+    params(("Accept" = Option<String>, Header, description = "The answer's format: JSON or msgpack (the default)")),
+    request_body(description = "One WRP message; msgpack unless Content-Type names JSON", content(
+        (WrpMsgpack = "application/msgpack"),
+        (WrpMessage = "application/json"),
+    )),
+    responses(
+        (status = 200, description = "The device's answer in the Accept format; empty once an event is written", content(
+            (WrpMsgpack = "application/msgpack"),
+            (WrpMessage = "application/json"),
+        )),
+        (status = 400, description = "Invalid WRP, Accept, device name, or a missing or duplicate transaction", body = ErrorBody,
+            headers(("X-Xmidt-Message-Error" = String, description = "The reason"))),
+        (status = 401, description = "API credentials missing or invalid", body = ErrorBody),
+        (status = 403, description = "The credentials do not allow this call", body = ErrorBody),
+        (status = 404, description = "The device is not connected here", body = ErrorBody),
+        (status = 413, description = "The body is larger than `api.max_body`"),
+        (status = 415, description = "Content-Type is neither msgpack nor JSON", body = ErrorBody),
+        (status = 500, description = "The device's answer is not valid WRP", body = ErrorBody),
+        (status = 503, description = "The device's queue is full, or a signing key is unavailable", body = ErrorBody),
+        (status = 504, description = "The device disconnected or did not answer in time", body = ErrorBody),
+    ))]
 pub async fn send(State(t): State<Arc<Talaria>>, headers: HeaderMap, body: Bytes) -> Response {
     let Some(format) = Format::from_media_type(header_text(&headers, header::CONTENT_TYPE)) else {
         return send_error(
@@ -170,29 +201,49 @@ pub async fn send(State(t): State<Arc<Talaria>>, headers: HeaderMap, body: Bytes
     ([(header::CONTENT_TYPE, accept.content_type())], body).into_response()
 }
 
-/// `GET /api/{v2,v3}/devices`: every device, rendered at most once per cache period.
+/// Every connected device, rendered at most once per `api.devices_cache`.
+#[utoipa::path(get, path = "/devices", tag = "api",
+    security(("basic" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "The devices", body = DeviceList),
+        (status = 401, description = "API credentials missing or invalid", body = ErrorBody),
+        (status = 403, description = "The credentials do not allow this call", body = ErrorBody),
+        (status = 503, description = "A signing key is unavailable", body = ErrorBody),
+    ))]
 pub async fn devices(State(t): State<Arc<Talaria>>) -> Response {
     let mut cache = t.devices_cache.lock().await;
     let fresh = cache
         .as_ref()
         .is_some_and(|(at, _)| at.elapsed() < t.config.api.devices_cache);
     if !fresh {
-        let list: Vec<_> = t.registry.all().iter().map(|d| d.to_json()).collect();
-        let body = serde_json::json!({ "devices": list }).to_string();
+        let devices = t.registry.all().iter().map(|d| d.view()).collect();
+        // Plain data: serialising it cannot fail.
+        let body = serde_json::to_string(&DeviceList { devices }).unwrap_or_default();
         *cache = Some((Instant::now(), Bytes::from(body)));
     }
     let body = cache.as_ref().map(|(_, b)| b.clone()).unwrap_or_default();
     ([(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
-/// `GET /api/{v2,v3}/device/{id}/stat`: does not contact the device.
+/// One device's statistics, without contacting the device.
+#[utoipa::path(get, path = "/device/{id}/stat", tag = "api",
+    security(("basic" = []), ("bearer" = [])),
+    params(("id" = String, Path, description = "The device, e.g. `mac:112233445566`")),
+    responses(
+        (status = 200, description = "The device", body = DeviceView),
+        (status = 400, description = "Not a device name", body = ErrorBody),
+        (status = 401, description = "API credentials missing or invalid", body = ErrorBody),
+        (status = 403, description = "The credentials do not allow this call", body = ErrorBody),
+        (status = 404, description = "The device is not connected here (empty body)"),
+        (status = 503, description = "A signing key is unavailable", body = ErrorBody),
+    ))]
 pub async fn stat(State(t): State<Arc<Talaria>>, Path(name): Path<String>) -> Response {
     let id = match DeviceId::parse(&name) {
         Ok(id) => id.to_string(),
         Err(_) => return json_error(StatusCode::BAD_REQUEST, "invalid device name"),
     };
     match t.registry.get(&id) {
-        Some(device) => axum::Json(device.to_json()).into_response(),
+        Some(device) => axum::Json(device.view()).into_response(),
         None => StatusCode::NOT_FOUND.into_response(),
     }
 }

@@ -125,7 +125,9 @@ pub struct OutboundConfig {
     pub default_scheme: String,
     /// Schemes `dns:` destinations may use.
     pub allowed_schemes: Vec<String>,
-    /// Events waiting for a worker; when full, new events are dropped and counted.
+    /// Events waiting for a worker; when full, new events are dropped and counted. 10,000
+    /// (Go: 1,000) holds the online events of a reconnect storm: 1,000 lasted a sixth of a
+    /// second at 6,000 connects/s (BENCHMARKS.md, "talaria at scale").
     pub queue_size: usize,
     pub workers: usize,
     /// From enqueue to the last try.
@@ -151,7 +153,7 @@ impl Default for OutboundConfig {
             )]),
             default_scheme: "https".into(),
             allowed_schemes: vec!["https".into()],
-            queue_size: 1000,
+            queue_size: 10_000,
             workers: 50,
             request_timeout: Duration::from_secs(30),
             retries: 3,

@@ -9,11 +9,15 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use axum::{Json, Router};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use xmidt_common::openapi::About;
+use xmidt_common::ErrorBody;
 
 use crate::error::json_error;
 use crate::registry::CloseReason;
@@ -48,9 +52,12 @@ impl Gate {
         changed
     }
 
-    fn to_json(&self) -> serde_json::Value {
+    fn view(&self) -> GateView {
         let at = *self.changed.lock().unwrap_or_else(|p| p.into_inner());
-        json!({ "open": self.is_open(), "timestamp": rfc3339_nano(at) })
+        GateView {
+            open: self.is_open(),
+            timestamp: rfc3339_nano(at),
+        }
     }
 }
 
@@ -71,50 +78,88 @@ struct DrainState {
 }
 
 impl Drain {
-    fn to_json(&self) -> serde_json::Value {
+    fn view(&self) -> DrainView {
         let s = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        json!({
-            "active": s.cancel.is_some(),
-            "job": s.job,
-            "progress": {
-                "visited": s.visited,
-                "drained": s.drained,
-                "started": s.started.map(rfc3339_nano),
-                "finished": s.finished.map(rfc3339_nano),
-            }
-        })
+        DrainView {
+            active: s.cancel.is_some(),
+            job: s.job.clone(),
+            progress: DrainProgress {
+                visited: s.visited,
+                drained: s.drained,
+                started: s.started.map(rfc3339_nano),
+                finished: s.finished.map(rfc3339_nano),
+            },
+        }
     }
 }
 
+/// The gate's state.
+#[derive(Serialize, ToSchema)]
+struct GateView {
+    open: bool,
+    /// When it last changed, RFC 3339 with nanoseconds.
+    timestamp: String,
+}
+
+/// The drain job in progress or last finished.
+#[derive(Serialize, ToSchema)]
+struct DrainView {
+    active: bool,
+    /// The job's parameters: `count`, `percent`, `rate`, `tick`.
+    #[schema(value_type = Object)]
+    job: serde_json::Value,
+    progress: DrainProgress,
+}
+
+#[derive(Serialize, ToSchema)]
+struct DrainProgress {
+    /// Devices looked at.
+    visited: u64,
+    /// Devices disconnected.
+    drained: u64,
+    started: Option<String>,
+    finished: Option<String>,
+}
+
+/// The control API under `/api/v2` and `/api/v3`, with `/health`, `/metrics` and
+/// `/openapi.json` (its own document).
 pub fn router(t: Arc<Talaria>) -> Router {
-    let routes = Router::new()
-        .route(
-            "/device/gate",
-            get(get_gate).post(set_gate).put(set_gate).patch(set_gate),
-        )
-        .route(
-            "/device/drain",
-            get(get_drain)
-                .post(start_drain)
-                .put(start_drain)
-                .patch(start_drain)
-                .delete(cancel_drain),
-        );
-    Router::new()
+    let routes = OpenApiRouter::new()
+        .routes(routes!(get_gate, set_gate))
+        .routes(routes!(get_drain, start_drain, cancel_drain));
+    let documented = OpenApiRouter::new()
         .nest("/api/v2", routes.clone())
-        .nest("/api/v3", routes)
-        .with_state(t)
+        .nest("/api/v3", routes);
+    let about = About {
+        title: "talaria control",
+        version: env!("CARGO_PKG_VERSION"),
+        description: "Talaria's operator API, on its own address: the gate and draining.",
+    };
+    xmidt_common::openapi::finish(documented, about).with_state(t)
 }
 
-async fn get_gate(State(t): State<Arc<Talaria>>) -> Json<serde_json::Value> {
-    Json(t.gate.to_json())
+/// Whether new devices may connect.
+#[utoipa::path(get, path = "/device/gate", tag = "control",
+    responses((status = 200, description = "The gate", body = GateView)))]
+async fn get_gate(State(t): State<Arc<Talaria>>) -> Json<GateView> {
+    Json(t.gate.view())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct GateParams {
+    /// Open (`true`) or close (`false`) the gate.
     open: bool,
 }
 
+/// Opens or closes the gate; connected devices stay.
+#[utoipa::path(method(post, put, patch), path = "/device/gate", tag = "control",
+    params(GateParams),
+    responses(
+        (status = 200, description = "The gate was already so", body = GateView),
+        (status = 201, description = "The gate changed", body = GateView),
+        (status = 400, description = "`open` is missing or not a boolean", body = ErrorBody),
+    ))]
 async fn set_gate(
     State(t): State<Arc<Talaria>>,
     params: Result<Query<GateParams>, QueryRejection>,
@@ -132,14 +177,18 @@ async fn set_gate(
     } else {
         StatusCode::OK
     };
-    (status, Json(t.gate.to_json())).into_response()
+    (status, Json(t.gate.view())).into_response()
 }
 
-async fn get_drain(State(t): State<Arc<Talaria>>) -> Json<serde_json::Value> {
-    Json(t.drain.to_json())
+/// The drain job in progress or last finished.
+#[utoipa::path(get, path = "/device/drain", tag = "control",
+    responses((status = 200, description = "The drain", body = DrainView)))]
+async fn get_drain(State(t): State<Arc<Talaria>>) -> Json<DrainView> {
+    Json(t.drain.view())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct DrainParams {
     /// Devices to drain; all connected when absent.
     count: Option<u64>,
@@ -147,10 +196,20 @@ struct DrainParams {
     percent: Option<u8>,
     /// Devices per tick; all at once when absent.
     rate: Option<u64>,
+    /// Time between batches, e.g. `1s` (the default) or `250ms`.
     #[serde(default, with = "humantime_serde")]
+    #[param(value_type = Option<String>)]
     tick: Option<Duration>,
 }
 
+/// Starts disconnecting devices, `rate` per `tick`.
+#[utoipa::path(method(post, put, patch), path = "/device/drain", tag = "control",
+    params(DrainParams),
+    responses(
+        (status = 200, description = "The drain started", body = DrainView),
+        (status = 400, description = "Invalid parameters", body = ErrorBody),
+        (status = 429, description = "A drain is already running", body = ErrorBody),
+    ))]
 async fn start_drain(
     State(t): State<Arc<Talaria>>,
     params: Result<Query<DrainParams>, QueryRejection>,
@@ -190,7 +249,7 @@ async fn start_drain(
     metrics::gauge!("xmidt_talaria_drain_status").set(1.0);
     let job = t.clone();
     tokio::spawn(async move { run_drain(job, count, p.rate, tick, cancel).await });
-    Json(t.drain.to_json()).into_response()
+    Json(t.drain.view()).into_response()
 }
 
 async fn run_drain(
@@ -235,6 +294,12 @@ async fn run_drain(
     metrics::gauge!("xmidt_talaria_drain_status").set(0.0);
 }
 
+/// Stops the drain in progress.
+#[utoipa::path(delete, path = "/device/drain", tag = "control",
+    responses(
+        (status = 200, description = "The drain stopped", body = DrainView),
+        (status = 429, description = "No drain is running", body = ErrorBody),
+    ))]
 async fn cancel_drain(State(t): State<Arc<Talaria>>) -> Response {
     let cancel = t
         .drain
@@ -246,7 +311,7 @@ async fn cancel_drain(State(t): State<Arc<Talaria>>) -> Response {
     match cancel {
         Some(c) => {
             c.cancel();
-            Json(t.drain.to_json()).into_response()
+            Json(t.drain.view()).into_response()
         }
         None => json_error(StatusCode::TOO_MANY_REQUESTS, "no drain is running"),
     }

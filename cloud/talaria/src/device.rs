@@ -24,6 +24,7 @@ use crate::error::json_error;
 use crate::registry::{CloseReason, ConveyMetadata, Device, DeviceInfo, Envelope};
 use crate::timefmt::rfc3339_nano;
 use crate::{status, Talaria};
+use xmidt_common::ErrorBody;
 
 /// Convey keys a complete device sends (cloud-spec §4.3); missing ones mark it non-compliant.
 const CONVEY_REQUIRED: [&str; 4] = ["hw-model", "hw-manufacturer", "fw-name", "boot-time"];
@@ -35,8 +36,26 @@ const MAX_CONVEY: usize = 8 * 1024;
 /// read buffer up front and requires the write buffer to stay below its (unlimited) maximum.
 const MAX_BUFFER: usize = 16 * 1024 * 1024;
 
-/// `GET /api/{v2,v3}/device`: checks in the Go order (gate, device name, credentials), then
-/// upgrades to a websocket.
+/// A device connects: checks in the Go order (gate, device name, credentials), then upgrades
+/// to a websocket that carries msgpack WRP messages both ways.
+#[utoipa::path(get, path = "/device", tag = "devices",
+    security((), ("basic" = []), ("bearer" = [])),
+    params(
+        ("X-Webpa-Device-Name" = String, Header, description = "The device, e.g. `mac:112233445566`; a token's `device-id` claim overrides it"),
+        ("Upgrade" = String, Header, description = "`websocket`"),
+        ("X-Webpa-Convey" = Option<String>, Header, description = "Base64 JSON the device reports about itself"),
+    ),
+    responses(
+        (status = 101, description = "Upgraded to a websocket"),
+        (status = 307, description = "The ring gives the device to another talaria (ring check in redirect mode)",
+            headers(("Location" = String, description = "That talaria's URL + this path"))),
+        (status = 400, description = "Missing or invalid device name, or not a websocket upgrade", body = ErrorBody),
+        (status = 401, description = "Device credentials missing or invalid (when device authentication is configured)", body = ErrorBody),
+        (status = 403, description = "The token's device-id claim is not a device id", body = ErrorBody),
+        (status = 410, description = "The ring gives the device to another talaria (ring check in refuse mode)", body = ErrorBody),
+        (status = 426, description = "Not a websocket upgrade (wrong Upgrade or Connection header)"),
+        (status = 503, description = "The gate is closed (empty body), the device limit is reached, or a signing key is unavailable", body = ErrorBody),
+    ))]
 pub async fn connect(
     State(t): State<Arc<Talaria>>,
     OriginalUri(uri): OriginalUri,

@@ -12,12 +12,14 @@ use axum::body::Bytes;
 use axum::extract::DefaultBodyLimit;
 use axum::http::HeaderValue;
 use axum::response::Response;
-use axum::routing::{any, get, post};
 use axum::serve::ListenerExt;
 use axum::Router;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
+use utoipa_axum::routes;
 use wrp_nostd::OwnedMessage;
+use xmidt_common::openapi::About;
 
 pub mod api;
 pub mod config;
@@ -86,28 +88,28 @@ impl Talaria {
             .map_err(|_| io::Error::other("the ring check is already running"))
     }
 
-    /// Devices (`/api/{v2,v3}/device`), the API, `/health` and `/metrics`.
+    /// Devices (`/api/{v2,v3}/device`), the API, `/health`, `/metrics` and `/openapi.json`.
     pub fn router(self: &Arc<Self>) -> Router {
-        let api = Router::new()
-            .route(
-                "/device/send",
-                post(api::send)
-                    .patch(api::send)
-                    .layer(DefaultBodyLimit::max(self.config.api.max_body)),
-            )
-            .route("/devices", get(api::devices))
-            .route("/device/{id}/stat", get(api::stat))
+        let api = OpenApiRouter::new()
+            .routes(routes!(api::send).layer(DefaultBodyLimit::max(self.config.api.max_body)))
+            .routes(routes!(api::devices))
+            .routes(routes!(api::stat))
             .layer(self.api_auth.layer());
         // The connect route checks device tokens itself, never API credentials.
-        let versioned = Router::new()
-            .route("/device", any(device::connect))
+        let versioned = OpenApiRouter::new()
+            .routes(routes!(device::connect))
             .merge(api);
+        let documented = OpenApiRouter::new()
+            .nest("/api/v2", versioned.clone())
+            .nest("/api/v3", versioned);
+        let about = About {
+            title: "talaria",
+            version: env!("CARGO_PKG_VERSION"),
+            description: "Device websockets, and the API that sends devices WRP messages.",
+        };
         let server = HeaderValue::from_str(&self.config.server)
             .unwrap_or(HeaderValue::from_static("talaria"));
-        Router::new()
-            .nest("/api/v2", versioned.clone())
-            .nest("/api/v3", versioned)
-            .merge(xmidt_common::routes())
+        xmidt_common::openapi::finish(documented, about)
             .with_state(self.clone())
             .layer(axum::middleware::map_response(move |mut r: Response| {
                 let server = server.clone();

@@ -363,22 +363,47 @@ impl Device {
     }
 
     /// The device JSON of `/devices` and `/device/{id}/stat`.
-    pub fn to_json(&self) -> Value {
+    pub fn view(&self) -> DeviceView {
         let s = &self.stats;
-        serde_json::json!({
-            "id": &*self.id,
-            "pending": self.queued(),
-            "statistics": {
-                "bytesSent": s.bytes_sent.load(Ordering::Relaxed),
-                "messagesSent": s.messages_sent.load(Ordering::Relaxed),
-                "bytesReceived": s.bytes_received.load(Ordering::Relaxed),
-                "messagesReceived": s.messages_received.load(Ordering::Relaxed),
-                "duplications": self.duplications,
-                "connectedAt": rfc3339_nano(self.connected_at),
-                "upTime": go_duration(self.up_time()),
-            }
-        })
+        DeviceView {
+            id: self.id.to_string(),
+            pending: self.queued(),
+            statistics: DeviceStatistics {
+                bytes_sent: s.bytes_sent.load(Ordering::Relaxed),
+                messages_sent: s.messages_sent.load(Ordering::Relaxed),
+                bytes_received: s.bytes_received.load(Ordering::Relaxed),
+                messages_received: s.messages_received.load(Ordering::Relaxed),
+                duplications: self.duplications,
+                connected_at: rfc3339_nano(self.connected_at),
+                up_time: go_duration(self.up_time()),
+            },
+        }
     }
+}
+
+/// A device as `/devices` lists it and `/device/{id}/stat` shows it (the Go JSON).
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct DeviceView {
+    /// The canonical device id, e.g. `mac:112233445566`.
+    pub id: String,
+    /// Messages queued for the device.
+    pub pending: usize,
+    pub statistics: DeviceStatistics,
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DeviceStatistics {
+    pub bytes_sent: u64,
+    pub messages_sent: u64,
+    pub bytes_received: u64,
+    pub messages_received: u64,
+    /// Connections this one replaced.
+    pub duplications: u64,
+    /// RFC 3339 with nanoseconds.
+    pub connected_at: String,
+    /// A Go duration, e.g. `1m30.5s`.
+    pub up_time: String,
 }
 
 /// Why a device could not be registered.

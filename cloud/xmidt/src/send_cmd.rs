@@ -6,6 +6,8 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 use wrp_nostd::{MessageType, OwnedMessage};
 
+use crate::credentials::Credentials;
+
 #[derive(Args)]
 pub struct SendArgs {
     /// The device, e.g. mac:112233445566.
@@ -42,12 +44,8 @@ pub struct SendArgs {
         default_value = "http://127.0.0.1:6300"
     )]
     scytale: String,
-    /// Basic credentials, USER:PASS.
-    #[arg(long, env = "XMIDT_BASIC_AUTH", conflicts_with = "token")]
-    basic_auth: Option<String>,
-    /// A bearer token.
-    #[arg(long, env = "XMIDT_TOKEN")]
-    token: Option<String>,
+    #[command(flatten)]
+    credentials: Credentials,
     /// How long to wait for the answer.
     #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
     timeout: Duration,
@@ -87,7 +85,7 @@ pub fn run(args: SendArgs) -> Result<()> {
         .timeout(args.timeout)
         .build()
         .context("HTTP client")?;
-    let mut request = client
+    let request = client
         .post(format!(
             "{}/api/v3/device",
             args.scytale.trim_end_matches('/')
@@ -95,14 +93,9 @@ pub fn run(args: SendArgs) -> Result<()> {
         .header("Content-Type", "application/json")
         .header("Accept", "application/json")
         .body(message.to_json());
-    if let Some(basic) = &args.basic_auth {
-        let (user, pass) = basic.split_once(':').context("--basic-auth is USER:PASS")?;
-        request = request.basic_auth(user, Some(pass));
-    }
-    if let Some(token) = &args.token {
-        request = request.bearer_auth(token);
-    }
-    let response = request
+    let response = args
+        .credentials
+        .apply(request)?
         .send()
         .with_context(|| format!("sending to {}", args.scytale))?;
     let status = response.status();

@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 use xmidt_discovery::DiscoveryConfig;
 
 use crate::config::{self, FileConfig};
+use crate::sim;
 
 #[derive(Args)]
 pub struct UpArgs {
@@ -166,6 +167,21 @@ Ctrl-C stops everything.",
     )
 }
 
+/// `--demo`'s device: mac:112233445566, a `demo-telemetry` event (qos 25) every 5 s.
+fn demo_device(petasos: SocketAddr) -> sim::Spec {
+    sim::Spec {
+        mac: "11:22:33:44:55:66".into(),
+        url: format!("http://{petasos}"),
+        event_type: "demo-telemetry".into(),
+        event_every: std::time::Duration::from_secs(5),
+        qos: 25,
+        hw_model: "xmidt-demo".into(),
+        hw_serial_number: "DEMO0001".into(),
+        ping_timeout_secs: None,
+        backoff_max: None,
+    }
+}
+
 /// Runs every service until `shutdown`; the first one that fails stops the others.
 pub async fn run(args: UpArgs, shutdown: CancellationToken) -> Result<()> {
     let (c, e) = wire(&args)?;
@@ -209,7 +225,7 @@ pub async fn run(args: UpArgs, shutdown: CancellationToken) -> Result<()> {
             }
             if up {
                 if args.demo {
-                    if let Err(err) = crate::demo::start(e.petasos, stopped.clone()).await {
+                    if let Err(err) = sim::start(demo_device(e.petasos), stopped.clone()).await {
                         eprintln!("xmidt: {err:#}");
                     }
                 }

@@ -110,8 +110,57 @@ struct Received {
     body: Bytes,
 }
 
+/// What the receiver got. Each step takes the first delivery it waits for and keeps the others
+/// for later steps: caduceus delivers to the webhook and (through mimisbrunnr) to the norn in
+/// parallel, so their order varies.
+struct Deliveries {
+    rx: mpsc::UnboundedReceiver<Received>,
+    kept: Vec<Received>,
+}
+
+impl Deliveries {
+    async fn next(&mut self, what: &str, wanted: impl Fn(&Received) -> bool) -> Received {
+        if let Some(i) = self.kept.iter().position(&wanted) {
+            return self.kept.remove(i);
+        }
+        loop {
+            let r = tokio::time::timeout(WAIT, self.rx.recv())
+                .await
+                .unwrap_or_else(|_| panic!("{what} in time"))
+                .unwrap();
+            if wanted(&r) {
+                return r;
+            }
+            self.kept.push(r);
+        }
+    }
+
+    /// The next webhook delivery (msgpack WRP) whose dest ends with `suffix`.
+    async fn hook(&mut self, suffix: &str) -> (OwnedMessage, Received) {
+        let wanted = |r: &Received| {
+            r.path == "hook"
+                && OwnedMessage::decode(&r.body)
+                    .expect("whole WRP as msgpack")
+                    .dest
+                    .ends_with(suffix)
+        };
+        let r = self
+            .next(&format!("webhook delivery of {suffix}"), wanted)
+            .await;
+        (OwnedMessage::decode(&r.body).unwrap(), r)
+    }
+
+    /// Everything received so far and not taken.
+    fn rest(&mut self) -> Vec<Received> {
+        while let Ok(r) = self.rx.try_recv() {
+            self.kept.push(r);
+        }
+        std::mem::take(&mut self.kept)
+    }
+}
+
 /// An HTTP receiver for webhooks and norns; every POST is recorded, answered 200.
-async fn receiver() -> (String, mpsc::UnboundedReceiver<Received>) {
+async fn receiver() -> (String, Deliveries) {
     let (tx, rx) = mpsc::unbounded_channel();
     let app = Router::new()
         .route(
@@ -134,33 +183,19 @@ async fn receiver() -> (String, mpsc::UnboundedReceiver<Received>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await });
-    (base, rx)
+    (
+        base,
+        Deliveries {
+            rx,
+            kept: Vec::new(),
+        },
+    )
 }
 
 fn hmac_sha1_hex(secret: &str, body: &[u8]) -> String {
     let mut mac = Hmac::<Sha1>::new_from_slice(secret.as_bytes()).unwrap();
     mac.update(body);
     hex::encode(mac.finalize().into_bytes())
-}
-
-/// The next request at `path` whose WRP (msgpack) dest ends with `suffix`.
-async fn next_hook(
-    rx: &mut mpsc::UnboundedReceiver<Received>,
-    suffix: &str,
-) -> (OwnedMessage, Received) {
-    loop {
-        let r = tokio::time::timeout(WAIT, rx.recv())
-            .await
-            .expect("delivery in time")
-            .unwrap();
-        if r.path != "hook" {
-            continue;
-        }
-        let m = OwnedMessage::decode(&r.body).expect("whole WRP as msgpack");
-        if m.dest.ends_with(suffix) {
-            return (m, r);
-        }
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -238,7 +273,7 @@ async fn the_whole_cloud_in_one_process() {
     let (mut ws, _) = tokio_tungstenite::connect_async(request).await.unwrap();
 
     // The online event reaches the webhook, signed.
-    let (online, delivery) = next_hook(&mut deliveries, "/online").await;
+    let (online, delivery) = deliveries.hook("/online").await;
     assert_eq!(online.dest, format!("event:device-status/{ID}/online"));
     let signature = delivery.headers["x-webpa-signature"].to_str().unwrap();
     assert_eq!(
@@ -322,24 +357,14 @@ async fn the_whole_cloud_in_one_process() {
         (ack.msg_type, ack.transaction_uuid.as_str(), ack.rdr),
         (MessageType::SimpleEvent, "ev-50", Some(0))
     );
-    let (delivered, _) = next_hook(&mut deliveries, "telemetry/e2e").await;
+    let (delivered, _) = deliveries.hook("telemetry/e2e").await;
     assert_eq!(delivered.payload, br#"{"t":1}"#);
-    let norn = loop {
-        let r = tokio::time::timeout(WAIT, deliveries.recv())
-            .await
-            .expect("norn delivery")
-            .unwrap();
-        assert_ne!(
-            r.path, "other-norn",
-            "another device's norn got this device's event"
-        );
-        if r.path == "norn" {
-            let m = OwnedMessage::from_json(&r.body).expect("JSON WRP");
-            if m.dest == "event:telemetry/e2e" {
-                break r;
-            }
-        }
-    };
+    let norn = deliveries
+        .next("norn delivery", |r| {
+            r.path == "norn"
+                && OwnedMessage::from_json(&r.body).expect("JSON WRP").dest == "event:telemetry/e2e"
+        })
+        .await;
     let codex = norn.headers["x-codex-signature"].to_str().unwrap();
     assert_eq!(codex, format!("sha1={}", hmac_sha1_hex("n0rn", &norn.body)));
 
@@ -378,13 +403,16 @@ async fn the_whole_cloud_in_one_process() {
 
     // The offline event on disconnect.
     ws.close(None).await.unwrap();
-    let (offline, _) = next_hook(&mut deliveries, "/offline").await;
+    let (offline, _) = deliveries.hook("/offline").await;
     assert_eq!(offline.dest, format!("event:device-status/{ID}/offline"));
 
     // Nothing ever reached the other device's norn.
     tokio::time::sleep(Duration::from_millis(300)).await;
-    while let Ok(r) = deliveries.try_recv() {
-        assert_ne!(r.path, "other-norn");
+    for r in deliveries.rest() {
+        assert_ne!(
+            r.path, "other-norn",
+            "another device's norn got this device's event"
+        );
     }
 
     // Ctrl-C (SIGTERM) stops everything cleanly.
@@ -466,7 +494,7 @@ async fn the_demo_device_answers_and_reports() {
     assert_eq!(payload["asked"], r#"{"names":["x"]}"#);
 
     // Its periodic event reaches the webhook, with the device metadata merged in.
-    let (event, _) = next_hook(&mut deliveries, "demo-telemetry").await;
+    let (event, _) = deliveries.hook("demo-telemetry").await;
     assert_eq!(event.source, format!("{ID}/config"));
     assert_eq!(
         event.metadata.get("hw-model").map(String::as_str),

@@ -5,4 +5,5 @@ mod common;
 mod delivery;
 mod intake;
 mod lifecycle;
+mod openapi;
 mod registration;

@@ -5,4 +5,5 @@ mod api;
 mod caduceus;
 mod delivery;
 mod harness;
+mod openapi;
 mod sqs;
