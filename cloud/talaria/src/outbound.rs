@@ -1,7 +1,8 @@
 //! Device events leave here: routed by `dest`, queued, and posted by a pool of workers with
 //! retries. A full queue or a spent retry budget drops the event, always counted and logged.
 
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, PoisonError};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -46,6 +47,30 @@ struct Job {
 pub struct Outbound {
     config: OutboundConfig,
     queue: mpsc::Sender<Job>,
+    drop_log: DropLog,
+}
+
+/// Dropped events are logged at most once a second, with how many went unlogged meanwhile: a
+/// disconnect storm drops thousands a second (each counted in the metrics all the same), and a
+/// line for each would cost more than the events.
+#[derive(Default)]
+struct DropLog {
+    last: std::sync::Mutex<Option<std::time::Instant>>,
+    unlogged: AtomicU64,
+}
+
+impl DropLog {
+    /// Some(drops not logged since the last line) when this drop should be logged.
+    fn admit(&self) -> Option<u64> {
+        let now = std::time::Instant::now();
+        let mut last = self.last.lock().unwrap_or_else(PoisonError::into_inner);
+        if last.is_some_and(|at| now.duration_since(at) < Duration::from_secs(1)) {
+            self.unlogged.fetch_add(1, Ordering::Relaxed);
+            return None;
+        }
+        *last = Some(now);
+        Some(self.unlogged.swap(0, Ordering::Relaxed))
+    }
 }
 
 impl Outbound {
@@ -74,7 +99,11 @@ impl Outbound {
                 }
             });
         }
-        Arc::new(Outbound { config, queue: tx })
+        Arc::new(Outbound {
+            config,
+            queue: tx,
+            drop_log: DropLog::default(),
+        })
     }
 
     /// The receiver URLs for a message's `dest`.
@@ -133,7 +162,14 @@ impl Outbound {
         let outcome = match result {
             Ok(()) => "queued",
             Err(reason) => {
-                tracing::warn!(dest, reason = reason.as_str(), "event dropped");
+                if let Some(unlogged) = self.drop_log.admit() {
+                    tracing::warn!(
+                        dest,
+                        reason = reason.as_str(),
+                        unlogged,
+                        "event dropped (unlogged: drops since the last such line)"
+                    );
+                }
                 metrics::counter!("xmidt_talaria_outbound_dropped_messages", "reason" => reason.as_str())
                     .increment(1);
                 reason.as_str()
