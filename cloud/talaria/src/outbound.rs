@@ -245,3 +245,21 @@ impl Worker {
         metrics::counter!("xmidt_talaria_outbound_requests", "outcome" => outcome).increment(1);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn drops_are_logged_once_a_second_with_the_unlogged_count() {
+        let log = DropLog::default();
+        assert_eq!(log.admit(), Some(0), "the first drop is logged");
+        assert_eq!(log.admit(), None);
+        assert_eq!(log.admit(), None);
+        // A second later (moved back rather than waited for), the next one is, with the count.
+        let earlier = std::time::Instant::now() - Duration::from_secs(1);
+        *log.last.lock().unwrap() = Some(earlier);
+        assert_eq!(log.admit(), Some(2));
+        assert_eq!(log.admit(), None);
+    }
+}
