@@ -4,27 +4,30 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
-use axum::body::{Body, Bytes};
 use axum::extract::connect_info::ConnectInfo;
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use http_body_util::LengthLimitError;
 use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use xmidt_common::json_error;
 use xmidt_common::openapi::WrpMsgpack;
 use xmidt_common::ErrorBody;
+use xmidt_common::{json_error, read_body};
 
 use xmidt_auth::Principal;
 
 use crate::webhook::webhook_id;
 use crate::{gotime, Caduceus, Caller, RegistrationV1, WebhookError};
+
+/// A body that could not be read: counted, then answered as xmidt-common does.
+fn body_error(e: xmidt_common::BodyError) -> Response {
+    metrics::counter!("xmidt_caduceus_error_request_body_count").increment(1);
+    e.into_response()
+}
 
 pub(crate) fn routes(caduceus: Arc<Caduceus>) -> OpenApiRouter {
     let hooks = OpenApiRouter::new()
@@ -58,45 +61,6 @@ struct Removed<'a> {
     /// `Success`.
     message: &'static str,
     id: &'a str,
-}
-
-/// Why a request body could not be read.
-enum BodyError {
-    TooLarge(usize),
-    Timeout,
-    Broken,
-}
-
-impl IntoResponse for BodyError {
-    fn into_response(self) -> Response {
-        metrics::counter!("xmidt_caduceus_error_request_body_count").increment(1);
-        match self {
-            BodyError::TooLarge(limit) => json_error(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                &format!("The body is larger than {limit} bytes."),
-            ),
-            BodyError::Timeout => json_error(
-                StatusCode::REQUEST_TIMEOUT,
-                "The body took too long to arrive.",
-            ),
-            BodyError::Broken => json_error(StatusCode::BAD_REQUEST, "The body could not be read."),
-        }
-    }
-}
-
-/// Reads at most `limit` bytes within `timeout`.
-async fn read_body(body: Body, limit: usize, timeout: Duration) -> Result<Bytes, BodyError> {
-    match tokio::time::timeout(timeout, axum::body::to_bytes(body, limit)).await {
-        Err(_) => Err(BodyError::Timeout),
-        Ok(Ok(bytes)) => Ok(bytes),
-        Ok(Err(e)) => {
-            if e.into_inner().is::<LengthLimitError>() {
-                Err(BodyError::TooLarge(limit))
-            } else {
-                Err(BodyError::Broken)
-            }
-        }
-    }
 }
 
 /// One msgpack WRP event (msg_type 4) → 202 once offered to every webhook (never waiting for
@@ -143,7 +107,7 @@ async fn notify(State(caduceus): State<Arc<Caduceus>>, request: Request) -> Resp
     .await
     {
         Ok(body) => body,
-        Err(e) => return e.into_response(),
+        Err(e) => return body_error(e),
     };
     match caduceus.submit_msgpack(body) {
         Ok(_) => (StatusCode::ACCEPTED, "Request placed on to queue.\n").into_response(),
@@ -201,7 +165,7 @@ async fn register(State(caduceus): State<Arc<Caduceus>>, request: Request) -> Re
     .await
     {
         Ok(body) => body,
-        Err(e) => return e.into_response(),
+        Err(e) => return body_error(e),
     };
     let registration: RegistrationV1 = match serde_json::from_slice(&body) {
         Ok(r) => r,

@@ -3,10 +3,12 @@
 
 use std::sync::OnceLock;
 
+mod body;
 pub mod openapi;
 #[cfg(feature = "openapi-check")]
 pub mod openapi_check;
 mod serve;
+pub use body::{read_body, BodyError};
 pub use openapi::ErrorBody;
 pub use serve::serve;
 

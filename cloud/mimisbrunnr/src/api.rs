@@ -2,22 +2,20 @@
 //! (`/events`), which caduceus authenticates by signing.
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::extract::{Path, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use http_body_util::LengthLimitError;
 use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use xmidt_auth::Principal;
-use xmidt_common::json_error;
 use xmidt_common::openapi::WrpMsgpack;
 use xmidt_common::ErrorBody;
+use xmidt_common::{json_error, read_body};
 
 use crate::{signature, Caller, EventError, Mimisbrunnr, NornError, NornRequest, Saved};
 
@@ -45,44 +43,6 @@ struct Removed {
     message: &'static str,
     #[serde(rename = "ID")]
     id: String,
-}
-
-/// Why a request body could not be read.
-enum BodyError {
-    TooLarge(usize),
-    Timeout,
-    Broken,
-}
-
-impl IntoResponse for BodyError {
-    fn into_response(self) -> Response {
-        match self {
-            BodyError::TooLarge(limit) => json_error(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                &format!("The body is larger than {limit} bytes."),
-            ),
-            BodyError::Timeout => json_error(
-                StatusCode::REQUEST_TIMEOUT,
-                "The body took too long to arrive.",
-            ),
-            BodyError::Broken => json_error(StatusCode::BAD_REQUEST, "The body could not be read."),
-        }
-    }
-}
-
-/// Reads at most `limit` bytes within `timeout`.
-async fn read_body(body: Body, limit: usize, timeout: Duration) -> Result<Bytes, BodyError> {
-    match tokio::time::timeout(timeout, axum::body::to_bytes(body, limit)).await {
-        Err(_) => Err(BodyError::Timeout),
-        Ok(Ok(bytes)) => Ok(bytes),
-        Ok(Err(e)) => {
-            if e.into_inner().is::<LengthLimitError>() {
-                Err(BodyError::TooLarge(limit))
-            } else {
-                Err(BodyError::Broken)
-            }
-        }
-    }
 }
 
 /// One msgpack WRP event (caduceus delivers them here) → 200 once queued for its device's norns.
