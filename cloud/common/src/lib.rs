@@ -4,6 +4,7 @@
 use std::sync::OnceLock;
 
 mod body;
+pub mod gotime;
 pub mod openapi;
 #[cfg(feature = "openapi-check")]
 pub mod openapi_check;

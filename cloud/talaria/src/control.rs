@@ -21,8 +21,8 @@ use xmidt_common::ErrorBody;
 
 use crate::error::json_error;
 use crate::registry::CloseReason;
-use crate::timefmt::rfc3339_nano;
 use crate::Talaria;
+use xmidt_common::gotime::rfc3339_nano;
 
 /// Whether new devices may connect.
 pub struct Gate {

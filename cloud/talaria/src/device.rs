@@ -22,8 +22,8 @@ use wrp_nostd::{DeviceId, Locator, Message, MessageType, Metadata, OwnedMessage,
 use crate::config::{RingMode, SourceCheck};
 use crate::error::json_error;
 use crate::registry::{CloseReason, ConveyMetadata, Device, DeviceInfo, Envelope};
-use crate::timefmt::rfc3339_nano;
 use crate::{status, Talaria};
+use xmidt_common::gotime::rfc3339_nano;
 use xmidt_common::ErrorBody;
 
 /// Convey keys a complete device sends (cloud-spec §4.3); missing ones mark it non-compliant.

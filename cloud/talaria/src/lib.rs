@@ -30,7 +30,6 @@ pub mod outbound;
 pub mod registry;
 mod ring_check;
 mod status;
-mod timefmt;
 mod tls;
 
 pub use config::Config;

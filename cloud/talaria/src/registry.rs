@@ -10,7 +10,7 @@ use svix_ksuid::{Ksuid, KsuidLike};
 use tokio::sync::{oneshot, Notify};
 use tokio_util::sync::CancellationToken;
 
-use crate::timefmt::{go_duration, rfc3339_nano};
+use xmidt_common::gotime::{format_duration as go_duration, rfc3339_nano};
 
 /// Why a connection ended; the text is what offline events and logs carry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

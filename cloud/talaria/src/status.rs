@@ -7,8 +7,8 @@ use serde_json::Value;
 use wrp_nostd::{MessageType, OwnedMessage};
 
 use crate::registry::{CloseReason, Device};
-use crate::timefmt::{go_duration, rfc3339_nano};
 use crate::Talaria;
+use xmidt_common::gotime::{format_duration as go_duration, rfc3339_nano};
 
 fn base(t: &Talaria, device: &Device, state: &str, now: SystemTime) -> OwnedMessage {
     let info = &device.info;
