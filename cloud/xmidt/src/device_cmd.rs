@@ -15,8 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -25,8 +24,14 @@ use clap::Args;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 use wrp_nostd::OwnedMessage;
+use xmidt_common::read_body;
 
 use crate::sim::{self, Sim};
+
+/// The longest a request to the device API may take to send its headers, then its body.
+const API_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// The largest event caduceus may deliver to `/hook` (caduceus's own intake limit).
+const MAX_EVENT_SIZE: usize = 1024 * 1024;
 
 /// How long each webhook registration lasts; it is renewed at a fifth of that.
 const HOOK_DURATION: Duration = Duration::from_secs(30 * 60);
@@ -149,8 +154,8 @@ pub async fn run(args: DeviceArgs, shutdown: CancellationToken) -> Result<()> {
         .route("/events/stop", post(stop_events))
         .route("/hook", post(hook))
         .with_state(shared);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown.cancelled_owned())
+    // Header and body reads are bounded in time like every service's (caduceus posts here).
+    xmidt_common::serve(listener, app, API_READ_TIMEOUT, shutdown)
         .await
         .context("the device API")
 }
@@ -256,12 +261,16 @@ async fn stop_events(State(s): State<Arc<Shared>>) -> StatusCode {
 }
 
 /// One delivery from caduceus: the whole event, msgpack.
-async fn hook(State(s): State<Arc<Shared>>, body: Bytes) -> StatusCode {
+async fn hook(State(s): State<Arc<Shared>>, request: Request) -> Response {
+    let body = match read_body(request.into_body(), MAX_EVENT_SIZE, API_READ_TIMEOUT).await {
+        Ok(body) => body,
+        Err(e) => return e.into_response(),
+    };
     let Ok(event) = OwnedMessage::decode(&body) else {
-        return StatusCode::BAD_REQUEST;
+        return StatusCode::BAD_REQUEST.into_response();
     };
     if event.dest != s.event_dest {
-        return StatusCode::OK;
+        return StatusCode::OK.into_response();
     }
     let id = event
         .source
@@ -270,16 +279,16 @@ async fn hook(State(s): State<Arc<Shared>>, body: Bytes) -> StatusCode {
         .unwrap_or_default()
         .to_string();
     let Some(count) = sim::event_count(&event.payload) else {
-        return StatusCode::BAD_REQUEST;
+        return StatusCode::BAD_REQUEST.into_response();
     };
     let fresh = match s.received.lock() {
         Ok(mut received) => received.entry(id).or_default().insert(count),
-        Err(_) => return StatusCode::INTERNAL_SERVER_ERROR,
+        Err(_) => return StatusCode::INTERNAL_SERVER_ERROR.into_response(),
     };
     if !fresh {
         s.duplicates.fetch_add(1, Ordering::Relaxed);
     }
-    StatusCode::OK
+    StatusCode::OK.into_response()
 }
 
 #[cfg(test)]

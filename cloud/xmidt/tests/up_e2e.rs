@@ -198,6 +198,24 @@ fn hmac_sha1_hex(secret: &str, body: &[u8]) -> String {
     hex::encode(mac.finalize().into_bytes())
 }
 
+/// The next WRP message the device's websocket receives (pings and other frames skipped).
+async fn next_wrp<S>(ws: &mut S) -> OwnedMessage
+where
+    S: futures_util::Stream<Item = Result<Ws, WsError>> + Unpin,
+{
+    loop {
+        match tokio::time::timeout(WAIT, ws.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap()
+        {
+            Ws::Binary(b) => return OwnedMessage::decode(&b).unwrap(),
+            _ => continue,
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_whole_cloud_in_one_process() {
     let up = tokio::task::spawn_blocking(|| start_up(&[])).await.unwrap();
@@ -303,17 +321,7 @@ async fn the_whole_cloud_in_one_process() {
                 .unwrap()
         })
     };
-    let got = loop {
-        match tokio::time::timeout(WAIT, ws.next())
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap()
-        {
-            Ws::Binary(b) => break OwnedMessage::decode(&b).unwrap(),
-            _ => continue,
-        }
-    };
+    let got = next_wrp(&mut ws).await;
     assert_eq!(got.transaction_uuid, "e2e-1");
     let mut answer = got.clone();
     std::mem::swap(&mut answer.source, &mut answer.dest);
@@ -342,17 +350,7 @@ async fn the_whole_cloud_in_one_process() {
     ws.send(Ws::Binary(event.to_msgpack().unwrap().into()))
         .await
         .unwrap();
-    let ack = loop {
-        match tokio::time::timeout(WAIT, ws.next())
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap()
-        {
-            Ws::Binary(b) => break OwnedMessage::decode(&b).unwrap(),
-            _ => continue,
-        }
-    };
+    let ack = next_wrp(&mut ws).await;
     assert_eq!(
         (ack.msg_type, ack.transaction_uuid.as_str(), ack.rdr),
         (MessageType::SimpleEvent, "ev-50", Some(0))
