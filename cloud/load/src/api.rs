@@ -15,13 +15,14 @@ use hyper_util::rt::TokioIo;
 use rand::Rng;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
+use tokio::sync::mpsc;
 use tokio::sync::Semaphore;
-use tokio::time::{interval, sleep_until, Instant, MissedTickBehavior};
+use tokio::time::{sleep_until, Instant};
 use tokio_rustls::rustls::pki_types::ServerName;
 use tokio_rustls::TlsConnector;
 use wrp_nostd::{Message, MessageType};
 
-use crate::args::RunArgs;
+use crate::args::{Arrivals, RunArgs};
 use crate::device::device_id;
 use crate::target::{client_tls, Endpoint};
 
@@ -145,6 +146,7 @@ pub async fn run(args: &RunArgs, stats: Shared) -> Result<Duration, String> {
         first_mac: args.device.first_mac,
         devices: u64::from(args.device.devices),
         rate: args.request_rate,
+        arrivals: args.arrivals,
         issued: 0,
     };
     if !args.warmup.is_zero() {
@@ -176,6 +178,7 @@ struct Sender {
     first_mac: u64,
     devices: u64,
     rate: f64,
+    arrivals: Arrivals,
     /// Requests sent in all phases (their transaction ids).
     issued: u64,
 }
@@ -192,44 +195,90 @@ impl Sender {
         let start = Instant::now();
         let deadline = start + limit;
         let mut last_sent = start;
-        let mut tick = interval(Duration::from_millis(1));
-        tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut departures = departures(
+            start.into_std(),
+            deadline.into_std(),
+            count,
+            self.rate,
+            self.arrivals,
+        );
         let mut sent = 0u64;
-        'send: while sent < count && Instant::now() < deadline {
-            tick.tick().await;
-            // Requests due by now (the first at once): the timer ticks every millisecond, so at
-            // 2,000/s two leave together.
-            let due = count.min((start.elapsed().as_secs_f64() * self.rate) as u64 + 1);
-            while sent < due {
-                let permit = tokio::select! {
-                    p = self.inflight.clone().acquire_owned() => p.map_err(|e| e.to_string())?,
-                    () = sleep_until(deadline) => break 'send,
-                };
-                let device = device_id(self.first_mac, rand::rng().random_range(0..self.devices));
-                let transaction = format!("xmidt-load-{}", self.issued);
-                let (api, shared) = (self.api.clone(), self.stats.clone());
-                tokio::spawn(async move {
-                    let sent = Instant::now();
-                    let outcome =
-                        tokio::time::timeout(api.timeout, api.request(&device, &transaction))
-                            .await
-                            .unwrap_or(Outcome::Timeout);
-                    lock(&shared).record(outcome, sent.elapsed(), phase);
-                    drop(permit);
-                });
-                self.issued += 1;
-                sent += 1;
-                let mut stats = lock(&self.stats);
-                match phase {
-                    Phase::Warmup => stats.warmup_sent = sent,
-                    Phase::Measured => stats.sent = sent,
-                }
-                drop(stats);
-                last_sent = Instant::now();
+        while let Some(departure) = departures.recv().await {
+            let permit = tokio::select! {
+                p = self.inflight.clone().acquire_owned() => p.map_err(|e| e.to_string())?,
+                () = sleep_until(deadline) => break,
+            };
+            let device = device_id(self.first_mac, rand::rng().random_range(0..self.devices));
+            let transaction = format!("xmidt-load-{}", self.issued);
+            let (api, shared) = (self.api.clone(), self.stats.clone());
+            tokio::spawn(async move {
+                // From the departure time, so the hand-over from the pacing thread counts too.
+                let outcome = tokio::time::timeout(api.timeout, api.request(&device, &transaction))
+                    .await
+                    .unwrap_or(Outcome::Timeout);
+                lock(&shared).record(outcome, departure.elapsed(), phase);
+                drop(permit);
+            });
+            self.issued += 1;
+            sent += 1;
+            let mut stats = lock(&self.stats);
+            match phase {
+                Phase::Warmup => stats.warmup_sent = sent,
+                Phase::Measured => stats.sent = sent,
             }
+            drop(stats);
+            last_sent = Instant::now();
         }
         Ok(last_sent - start)
     }
+}
+
+/// Departure times of `count` requests at `rate` per second from `start`, spaced as `arrivals`
+/// says, none after `deadline`: each arrives on the channel when it is due. A thread sleeps to
+/// each one because tokio's timer ticks in whole milliseconds: at 2,000/s it would send
+/// requests in pairs, each queued behind its twin, which is not a steady rate (wrk2 paces
+/// evenly too).
+fn departures(
+    start: std::time::Instant,
+    deadline: std::time::Instant,
+    count: u64,
+    rate: f64,
+    arrivals: Arrivals,
+) -> mpsc::UnboundedReceiver<std::time::Instant> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    std::thread::spawn(move || {
+        let mut rng = rand::rng();
+        for offset in offsets(arrivals, rate, move || rng.random()).take(count as usize) {
+            let due = start + Duration::from_secs_f64(offset);
+            if due >= deadline {
+                break;
+            }
+            std::thread::sleep(due.saturating_duration_since(std::time::Instant::now()));
+            // The receiver is gone when the run stopped early.
+            if tx.send(std::time::Instant::now()).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// Seconds from the start to each departure; `uniform` draws from [0, 1).
+fn offsets(
+    arrivals: Arrivals,
+    rate: f64,
+    mut uniform: impl FnMut() -> f64,
+) -> impl Iterator<Item = f64> {
+    let mut next = 0.0f64;
+    (0u64..).map(move |k| match arrivals {
+        Arrivals::Even => k as f64 / rate,
+        Arrivals::Poisson => {
+            let this = next;
+            // An exponential gap: 1 - u is in (0, 1], so its logarithm is finite.
+            next -= (1.0 - uniform()).ln() / rate;
+            this
+        }
+    })
 }
 
 /// Where the requests go, and the connections they use.
@@ -362,4 +411,34 @@ where
     // Runs until either side closes the connection; its errors reach the requests on it.
     tokio::spawn(driver);
     Ok(connection)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::rngs::StdRng;
+    use rand::SeedableRng;
+
+    #[test]
+    fn even_arrivals_are_one_over_the_rate_apart() {
+        let even: Vec<f64> = offsets(Arrivals::Even, 2000.0, || unreachable!())
+            .take(4)
+            .collect();
+        assert_eq!(even, [0.0, 0.0005, 0.001, 0.0015]);
+    }
+
+    #[test]
+    fn poisson_arrivals_keep_the_rate_on_average() {
+        let mut rng = StdRng::seed_from_u64(7);
+        let poisson: Vec<f64> = offsets(Arrivals::Poisson, 2000.0, move || rng.random())
+            .take(20_001)
+            .collect();
+        assert_eq!(poisson[0], 0.0);
+        assert!(poisson.windows(2).all(|w| w[1] >= w[0]));
+        let mean_gap = poisson[20_000] / 20_000.0;
+        assert!((mean_gap - 0.0005).abs() < 0.000_02, "mean gap {mean_gap}");
+        // Gaps are spread (exponential), not fixed: some are far below the mean.
+        let short = poisson.windows(2).filter(|w| w[1] - w[0] < 0.0001).count();
+        assert!(short > 2000, "{short} gaps under a fifth of the mean");
+    }
 }

@@ -132,6 +132,23 @@ pub struct WorkerArgs {
     pub device: DeviceArgs,
 }
 
+/// How API requests are spaced in time.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Arrivals {
+    #[default]
+    Even,
+    Poisson,
+}
+
+impl Arrivals {
+    pub fn name(self) -> &'static str {
+        match self {
+            Arrivals::Even => "even",
+            Arrivals::Poisson => "poisson",
+        }
+    }
+}
+
 /// The run: devices, then API requests, then the summary.
 #[derive(Args, Clone, Debug)]
 pub struct RunArgs {
@@ -149,6 +166,10 @@ pub struct RunArgs {
     /// API requests per second, once the devices are connected.
     #[arg(long, default_value_t = 2000.0)]
     pub request_rate: f64,
+    /// How requests are spaced: `even` (1/rate apart, a steady rate) or `poisson` (random
+    /// exponential gaps with the same mean, as independent clients would send them).
+    #[arg(long, value_enum, default_value_t = Arrivals::Even)]
+    pub arrivals: Arrivals,
     /// API requests in all (the request phase ends at this count or after --duration); 0: none.
     #[arg(long, default_value_t = 20_000)]
     pub requests: u64,

@@ -12,7 +12,7 @@ use tokio::time::{interval, Instant};
 use tokio_util::sync::CancellationToken;
 
 use crate::api::{self, ApiStats};
-use crate::args::RunArgs;
+use crate::args::{Arrivals, RunArgs};
 use crate::report::Stats;
 use crate::sink::{self, Received};
 
@@ -200,6 +200,7 @@ async fn run(args: &RunArgs) -> Result<Summary, String> {
     let mut summary = Summary {
         devices: args.device.devices,
         workers: args.workers,
+        arrivals: args.arrivals,
         load_before: load_average(),
         rss_before: talaria_rss(args),
         ..Summary::default()
@@ -386,6 +387,7 @@ struct Summary {
     rss_connected: Option<u64>,
     rss_after: Option<u64>,
     request_seconds: f64,
+    arrivals: Arrivals,
     /// talaria's CPU time while connecting (including the settle time) and while requesting.
     connect_cpu: Option<Duration>,
     request_cpu: Option<Duration>,
@@ -454,6 +456,7 @@ impl Summary {
             "warmup_requests": self.api.warmup_sent,
             "warmup_failed": self.api.warmup_failed,
             "request_rate": self.request_rate(),
+            "arrivals": self.arrivals.name(),
             "latency_ms": {
                 "p50": self.quantile_ms(0.5),
                 "p90": self.quantile_ms(0.9),
@@ -504,10 +507,11 @@ impl Summary {
         }
         if self.api.sent > 0 {
             s += &format!(
-                "requests:            {} sent at {:.0}/s, {} ok, {} not found, {} timed out, {} failed\n\
+                "requests:            {} sent at {:.0}/s ({} arrivals), {} ok, {} not found, {} timed out, {} failed\n\
                  latency:             p50 {:.3} ms, p90 {:.3} ms, p99 {:.3} ms, p99.9 {:.3} ms, max {:.3} ms\n",
                 self.api.sent,
                 self.request_rate(),
+                self.arrivals.name(),
                 self.api.ok,
                 self.api.not_found,
                 self.api.timeouts,

@@ -83,6 +83,7 @@ async fn devices_connect_and_every_request_is_answered() {
             &format!("--api-url=http://{addr}/api/v3/device/send"),
             &format!("--requests={REQUESTS}"),
             "--request-rate=300",
+            "--arrivals=poisson",
             "--warmup=500ms",
             "--duration=10s",
             "--connect-timeout=20s",

@@ -125,10 +125,15 @@ pub struct OutboundConfig {
     pub default_scheme: String,
     /// Schemes `dns:` destinations may use.
     pub allowed_schemes: Vec<String>,
-    /// Events waiting for a worker; when full, new events are dropped and counted. 10,000
-    /// (Go: 1,000) holds the online events of a reconnect storm: 1,000 lasted a sixth of a
-    /// second at 6,000 connects/s (BENCHMARKS.md, "talaria at scale").
+    /// Events waiting for a worker. 10,000 (Go: 1,000) holds the online events of a reconnect
+    /// storm: 1,000 lasted a sixth of a second at 6,000 connects/s (BENCHMARKS.md, "talaria at
+    /// scale").
     pub queue_size: usize,
+    /// How long an event waits for room in a full queue before it is dropped and counted (Go:
+    /// dropped at once; 0s does the same). Meanwhile a device's own events hold back reading
+    /// its next frames, and an online or offline event holds only its connection's task.
+    #[serde(with = "humantime_serde")]
+    pub queue_wait: Duration,
     pub workers: usize,
     /// From enqueue to the last try.
     #[serde(with = "humantime_serde")]
@@ -154,6 +159,7 @@ impl Default for OutboundConfig {
             default_scheme: "https".into(),
             allowed_schemes: vec!["https".into()],
             queue_size: 10_000,
+            queue_wait: Duration::from_secs(10),
             workers: 50,
             request_timeout: Duration::from_secs(30),
             retries: 3,

@@ -220,7 +220,6 @@ fn session(
         "device connected"
     );
     metrics::counter!("xmidt_talaria_connect_count").increment(1);
-    t.dispatch_event(&status::online(&t, &device));
     let (sink, stream) = socket.split();
     Either::Right(serve(t, device, sink, stream))
 }
@@ -237,6 +236,10 @@ async fn serve(
     sink: SplitSink<WebSocket, WsMessage>,
     stream: SplitStream<WebSocket>,
 ) {
+    // Before the pumps, so that no event of the device goes out ahead of it. Event waits are
+    // boxed here and below: a connection's future lives as long as the device stays, and
+    // should not carry room for a wait that only a full outbound queue makes.
+    Box::pin(t.dispatch_event(status::online(&t, &device))).await;
     tokio::join!(
         write_pump(&t, &device, sink),
         read_pump(&t, &device, stream)
@@ -250,7 +253,7 @@ async fn serve(
         "device disconnected"
     );
     metrics::counter!("xmidt_talaria_disconnect_count", "reason" => reason.as_str()).increment(1);
-    t.dispatch_event(&status::offline(&t, &device, reason));
+    Box::pin(t.dispatch_event(status::offline(&t, &device, reason))).await;
 }
 
 fn close_frame(reason: CloseReason) -> WsMessage {
@@ -324,7 +327,7 @@ async fn read_pump(t: &Talaria, device: &Arc<Device>, mut stream: SplitStream<We
                 match frame {
                     WsMessage::Binary(bytes) => {
                         device.stats.received(bytes.len());
-                        handle_frame(t, device, &bytes);
+                        Box::pin(handle_frame(t, device, &bytes)).await;
                     }
                     WsMessage::Pong(_) => {
                         metrics::counter!("xmidt_talaria_pong_count").increment(1)
@@ -362,8 +365,8 @@ fn source_check(device: &Device, source: &str) -> &'static str {
 }
 
 /// One WRP frame from a device: checked, enriched, then an answer, an event, or both an event
-/// and a QoS ack.
-fn handle_frame(t: &Talaria, device: &Arc<Device>, bytes: &[u8]) {
+/// and a QoS ack (once the event is queued, or dropped after waiting for room).
+async fn handle_frame(t: &Talaria, device: &Arc<Device>, bytes: &[u8]) {
     let message = match Message::decode(bytes) {
         Ok(m) => m,
         Err(e) => {
@@ -432,15 +435,17 @@ fn handle_frame(t: &Talaria, device: &Arc<Device>, bytes: &[u8]) {
         m.session_id = device.session_id();
     }
 
-    t.dispatch_event(&m);
-    if m.msg_type == MessageType::SimpleEvent && message.qos_level().is_some_and(|q| q.needs_ack())
-    {
-        send_ack(t, device, &m);
+    let ack = (m.msg_type == MessageType::SimpleEvent
+        && message.qos_level().is_some_and(|q| q.needs_ack()))
+    .then(|| ack_for(t, device, &m));
+    t.dispatch_event(m).await;
+    if let Some(ack) = ack {
+        send_ack(device, &ack);
     }
 }
 
-/// QoS ack (cloud-spec §4.7): sent whether or not the event could be forwarded.
-fn send_ack(t: &Talaria, device: &Device, event: &OwnedMessage) {
+/// The QoS ack of an event (cloud-spec §4.7).
+fn ack_for(t: &Talaria, device: &Device, event: &OwnedMessage) -> OwnedMessage {
     let mut ack = OwnedMessage::new(MessageType::SimpleEvent);
     ack.source = t.config.outbound.source.clone();
     ack.dest = event.source.clone();
@@ -451,6 +456,11 @@ fn send_ack(t: &Talaria, device: &Device, event: &OwnedMessage) {
     ack.session_id = device.session_id();
     ack.qos = event.qos;
     ack.rdr = Some(0);
+    ack
+}
+
+/// Sent whether or not the event could be forwarded.
+fn send_ack(device: &Device, ack: &OwnedMessage) {
     let outcome = match ack.to_msgpack() {
         Ok(frame) => device
             .enqueue(Envelope {

@@ -124,12 +124,13 @@ impl Talaria {
             }))
     }
 
-    /// Sends a message on the event path (caduceus, or a `dns:` receiver).
-    fn dispatch_event(&self, m: &OwnedMessage) {
+    /// Sends a message on the event path (caduceus, or a `dns:` receiver); waits only while
+    /// the outbound queue is full.
+    async fn dispatch_event(&self, m: OwnedMessage) {
         match m.to_msgpack() {
             Ok(frame) => {
                 // Counted and logged inside when it cannot be queued.
-                let _ = self.outbound.dispatch(&m.dest, frame.into());
+                let _ = self.outbound.dispatch(&m.dest, frame.into()).await;
             }
             Err(e) => tracing::warn!(error = %e, "event not encodable"),
         }

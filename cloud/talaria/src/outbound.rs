@@ -1,5 +1,6 @@
 //! Device events leave here: routed by `dest`, queued, and posted by a pool of workers with
-//! retries. A full queue or a spent retry budget drops the event, always counted and logged.
+//! retries. An event waits a bounded time for room in a full queue; a queue still full after
+//! that, or a spent retry budget, drops the event, always counted and logged.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError};
@@ -7,6 +8,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use rand::Rng;
+use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::{mpsc, Mutex};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -143,22 +145,11 @@ impl Outbound {
         }
     }
 
-    /// Queues `frame` (a msgpack WRP) for every receiver of `dest`.
-    pub fn dispatch(&self, dest: &str, frame: Bytes) -> Result<(), DropReason> {
-        let result = self.route(dest).and_then(|urls| {
-            let deadline = Instant::now() + self.config.request_timeout;
-            for url in urls {
-                let job = Job {
-                    url,
-                    body: frame.clone(),
-                    deadline,
-                };
-                self.queue
-                    .try_send(job)
-                    .map_err(|_| DropReason::QueueFull)?;
-            }
-            Ok(())
-        });
+    /// Queues `frame` (a msgpack WRP) for every receiver of `dest`. While the queue is full,
+    /// the event waits up to `queue_wait` for room (so a burst of events, such as the offline
+    /// events of a mass disconnect, is delayed rather than lost); then it is dropped.
+    pub async fn dispatch(&self, dest: &str, frame: Bytes) -> Result<(), DropReason> {
+        let result = self.enqueue(dest, frame).await;
         let outcome = match result {
             Ok(()) => "queued",
             Err(reason) => {
@@ -179,6 +170,38 @@ impl Outbound {
         metrics::gauge!("xmidt_talaria_outbound_queue_size")
             .set((self.queue.max_capacity() - self.queue.capacity()) as f64);
         result
+    }
+}
+
+impl Outbound {
+    async fn enqueue(&self, dest: &str, frame: Bytes) -> Result<(), DropReason> {
+        for url in self.route(dest)? {
+            let job = Job {
+                url,
+                body: frame.clone(),
+                deadline: Instant::now() + self.config.request_timeout,
+            };
+            match self.queue.try_send(job) {
+                Ok(()) => {}
+                Err(TrySendError::Full(job)) => self.wait_for_room(job).await?,
+                // Only when the workers have stopped: talaria is shutting down.
+                Err(TrySendError::Closed(_)) => return Err(DropReason::QueueFull),
+            }
+        }
+        Ok(())
+    }
+
+    async fn wait_for_room(&self, mut job: Job) -> Result<(), DropReason> {
+        metrics::counter!("xmidt_talaria_outbound_queue_waits").increment(1);
+        match tokio::time::timeout(self.config.queue_wait, self.queue.reserve()).await {
+            Ok(Ok(room)) => {
+                // The delivery budget starts once queued, as for an event that did not wait.
+                job.deadline = Instant::now() + self.config.request_timeout;
+                room.send(job);
+                Ok(())
+            }
+            Ok(Err(_)) | Err(_) => Err(DropReason::QueueFull),
+        }
     }
 }
 

@@ -250,3 +250,58 @@ async fn oversized_frames_close_the_connection() {
     let payload: serde_json::Value = serde_json::from_slice(&offline.payload).unwrap();
     assert_eq!(payload["reason-for-closure"], "readerror");
 }
+
+/// Connects `n` devices at once, drops them all, and counts the online and offline events a
+/// slow receiver (20 ms an event) got, with one outbound worker and room for one event.
+async fn status_events_of_a_burst(n: usize, queue_wait: Duration) -> (usize, usize) {
+    let (tx, mut received) = tokio::sync::mpsc::unbounded_channel();
+    let app = axum::Router::new().route(
+        "/notify",
+        axum::routing::post(move |body: axum::body::Bytes| {
+            let tx = tx.clone();
+            async move {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                if let Ok(m) = OwnedMessage::decode(&body) {
+                    let _ = tx.send(m.dest);
+                }
+                axum::http::StatusCode::ACCEPTED
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/notify", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let t = start(|c| {
+        c.outbound.event_endpoints = [("default".to_string(), vec![url])].into();
+        c.outbound.queue_size = 1;
+        c.outbound.workers = 1;
+        c.outbound.queue_wait = queue_wait;
+    })
+    .await;
+    let devices = futures_util::future::join_all(
+        (0..n).map(|i| async move { device(t.addr, &format!("mac:0000000000{i:02x}")).await }),
+    )
+    .await;
+    drop(devices);
+    let (mut online, mut offline) = (0, 0);
+    // Every event is in within n * 2 * 20 ms plus slack; then nothing more comes.
+    while let Ok(Some(dest)) = tokio::time::timeout(Duration::from_secs(2), received.recv()).await {
+        if dest.ends_with("/online") {
+            online += 1;
+        } else if dest.ends_with("/offline") {
+            offline += 1;
+        }
+    }
+    (online, offline)
+}
+
+#[tokio::test]
+async fn a_burst_of_status_events_waits_for_room_instead_of_being_lost() {
+    assert_eq!(
+        status_events_of_a_burst(20, Duration::from_secs(10)).await,
+        (20, 20)
+    );
+    // The same burst overflows the queue: without the wait (Go's way) events are lost.
+    let (online, offline) = status_events_of_a_burst(20, Duration::ZERO).await;
+    assert!(online + offline < 40, "{online} online, {offline} offline");
+}

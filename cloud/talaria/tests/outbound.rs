@@ -62,7 +62,7 @@ async fn wait_for(seen: &AtomicUsize, n: usize) {
 async fn server_errors_are_retried_until_accepted() {
     let (url, seen) = flaky_receiver(2, StatusCode::SERVICE_UNAVAILABLE).await;
     let out = Outbound::start(config(&url), CancellationToken::new());
-    out.dispatch("event:x", vec![0x80].into()).unwrap();
+    out.dispatch("event:x", vec![0x80].into()).await.unwrap();
     wait_for(&seen, 3).await;
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(
@@ -76,14 +76,14 @@ async fn server_errors_are_retried_until_accepted() {
 async fn client_errors_are_not_retried_and_retries_are_bounded() {
     let (url, seen) = flaky_receiver(100, StatusCode::BAD_REQUEST).await;
     let out = Outbound::start(config(&url), CancellationToken::new());
-    out.dispatch("event:x", vec![0x80].into()).unwrap();
+    out.dispatch("event:x", vec![0x80].into()).await.unwrap();
     wait_for(&seen, 1).await;
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(seen.load(Ordering::SeqCst), 1);
 
     let (url, seen) = flaky_receiver(100, StatusCode::INTERNAL_SERVER_ERROR).await;
     let out = Outbound::start(config(&url), CancellationToken::new());
-    out.dispatch("event:x", vec![0x80].into()).unwrap();
+    out.dispatch("event:x", vec![0x80].into()).await.unwrap();
     wait_for(&seen, 4).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(seen.load(Ordering::SeqCst), 4, "one try plus three retries");
@@ -146,15 +146,67 @@ async fn a_full_queue_refuses_events_instead_of_growing() {
     let mut c = config(&url);
     c.queue_size = 2;
     c.workers = 1;
+    // Full means dropped at once, as in Go.
+    c.queue_wait = Duration::ZERO;
     let out = Outbound::start(c, CancellationToken::new());
-    out.dispatch("event:x", vec![0x80].into()).unwrap();
+    out.dispatch("event:x", vec![0x80].into()).await.unwrap();
     tokio::time::timeout(Duration::from_secs(10), accepted.recv())
         .await
         .unwrap();
-    assert!(out.dispatch("event:x", vec![0x80].into()).is_ok());
-    assert!(out.dispatch("event:x", vec![0x80].into()).is_ok());
+    assert!(out.dispatch("event:x", vec![0x80].into()).await.is_ok());
+    assert!(out.dispatch("event:x", vec![0x80].into()).await.is_ok());
     assert_eq!(
-        out.dispatch("event:x", vec![0x80].into()).unwrap_err(),
+        out.dispatch("event:x", vec![0x80].into())
+            .await
+            .unwrap_err(),
         DropReason::QueueFull
     );
+}
+
+#[tokio::test]
+async fn an_event_waits_for_room_in_a_full_queue_then_goes_out() {
+    // A receiver that answers only when let go, holding the only worker meanwhile.
+    let release = Arc::new(tokio::sync::Semaphore::new(0));
+    let seen = Arc::new(AtomicUsize::new(0));
+    let app = Router::new().route(
+        "/notify",
+        post({
+            let (release, seen) = (release.clone(), seen.clone());
+            move || {
+                let (release, seen) = (release.clone(), seen.clone());
+                async move {
+                    seen.fetch_add(1, Ordering::SeqCst);
+                    if let Ok(permit) = release.acquire().await {
+                        permit.forget();
+                    }
+                    StatusCode::ACCEPTED
+                }
+            }
+        }),
+    );
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/notify", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let mut c = config(&url);
+    c.queue_size = 1;
+    c.workers = 1;
+    c.queue_wait = Duration::from_secs(10);
+    let out = Outbound::start(c, CancellationToken::new());
+    out.dispatch("event:x", vec![0x80].into()).await.unwrap();
+    wait_for(&seen, 1).await;
+    out.dispatch("event:x", vec![0x80].into()).await.unwrap();
+    let third = tokio::spawn({
+        let out = out.clone();
+        async move { out.dispatch("event:x", vec![0x80].into()).await }
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(!third.is_finished(), "the third event waits for room");
+    release.add_permits(3);
+    let queued = tokio::time::timeout(Duration::from_secs(10), third)
+        .await
+        .expect("queued once the worker took the second")
+        .unwrap();
+    assert_eq!(queued, Ok(()));
+    wait_for(&seen, 3).await;
 }
