@@ -2,12 +2,14 @@
 //! `/hooks`, and the same under `/api/v3`).
 
 use std::collections::HashMap;
+use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::extract::connect_info::ConnectInfo;
-use axum::extract::{Path, Query, Request, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::extract::{FromRequestParts, Path, Query, Request, State};
+use axum::http::request::Parts;
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Serialize;
@@ -27,6 +29,23 @@ use crate::{gotime, Caduceus, Caller, RegistrationV1, WebhookError};
 fn body_error(e: xmidt_common::BodyError) -> Response {
     metrics::counter!("xmidt_caduceus_error_request_body_count").increment(1);
     e.into_response()
+}
+
+/// Every webhook route identifies its caller the same way (see [`Caller::identify`]).
+impl FromRequestParts<Arc<Caduceus>> for Caller {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        caduceus: &Arc<Caduceus>,
+    ) -> Result<Caller, Infallible> {
+        let principal = parts.extensions.get::<Principal>();
+        Ok(Caller::identify(
+            &parts.headers,
+            principal,
+            &caduceus.config.registration,
+        ))
+    }
 }
 
 pub(crate) fn routes(caduceus: Arc<Caduceus>) -> OpenApiRouter {
@@ -145,13 +164,11 @@ impl IntoResponse for WebhookError {
         (status = 500, description = "The store failed", body = ErrorBody),
         (status = 503, description = "A signing key is unavailable", body = ErrorBody),
     ))]
-async fn register(State(caduceus): State<Arc<Caduceus>>, request: Request) -> Response {
-    let principal = request.extensions().get::<Principal>().cloned();
-    let caller = Caller::identify(
-        request.headers(),
-        principal.as_ref(),
-        &caduceus.config.registration,
-    );
+async fn register(
+    State(caduceus): State<Arc<Caduceus>>,
+    caller: Caller,
+    request: Request,
+) -> Response {
     let from = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
@@ -176,17 +193,19 @@ async fn register(State(caduceus): State<Arc<Caduceus>>, request: Request) -> Re
             )
         }
     };
-    match caduceus.register(registration, &caller, from).await {
+    caduceus
+        .register(registration, &caller, from)
+        .await
         // 200 for renewals too, as ancla answers: clients check for it.
-        Ok(registered) => Json(Registered {
-            message: "Success",
-            id: registered.id,
-            until: gotime::format_time(registered.until),
-            created: registered.created,
+        .map(|registered| {
+            Json(Registered {
+                message: "Success",
+                id: registered.id,
+                until: gotime::format_time(registered.until),
+                created: registered.created,
+            })
         })
-        .into_response(),
-        Err(e) => e.into_response(),
-    }
+        .into_response()
 }
 
 /// The webhooks the caller may see, secrets hidden.
@@ -200,16 +219,8 @@ async fn register(State(caduceus): State<Arc<Caduceus>>, request: Request) -> Re
         (status = 500, description = "The store failed", body = ErrorBody),
         (status = 503, description = "A signing key is unavailable", body = ErrorBody),
     ))]
-async fn list(
-    State(caduceus): State<Arc<Caduceus>>,
-    principal: Option<Principal>,
-    headers: HeaderMap,
-) -> Response {
-    let caller = Caller::identify(&headers, principal.as_ref(), &caduceus.config.registration);
-    match caduceus.webhooks(&caller).await {
-        Ok(hooks) => Json(hooks).into_response(),
-        Err(e) => e.into_response(),
-    }
+async fn list(State(caduceus): State<Arc<Caduceus>>, caller: Caller) -> Response {
+    caduceus.webhooks(&caller).await.map(Json).into_response()
 }
 
 /// Deletes a webhook by id (hex SHA-256 of the URL, as listed).
@@ -227,10 +238,9 @@ async fn list(
 async fn delete_by_id(
     State(caduceus): State<Arc<Caduceus>>,
     Path(id): Path<String>,
-    principal: Option<Principal>,
-    headers: HeaderMap,
+    caller: Caller,
 ) -> Response {
-    remove(&caduceus, &id, principal.as_ref(), &headers).await
+    remove(&caduceus, &id, &caller).await
 }
 
 /// Deletes a webhook by the URL it was registered with.
@@ -249,11 +259,10 @@ async fn delete_by_id(
 async fn delete_by_url(
     State(caduceus): State<Arc<Caduceus>>,
     Query(query): Query<HashMap<String, String>>,
-    principal: Option<Principal>,
-    headers: HeaderMap,
+    caller: Caller,
 ) -> Response {
     match query.get("url") {
-        Some(url) => remove(&caduceus, &webhook_id(url), principal.as_ref(), &headers).await,
+        Some(url) => remove(&caduceus, &webhook_id(url), &caller).await,
         None => json_error(
             StatusCode::BAD_REQUEST,
             "name the webhook: DELETE /hook/{id} or /hook?url=<url>",
@@ -261,19 +270,15 @@ async fn delete_by_url(
     }
 }
 
-async fn remove(
-    caduceus: &Caduceus,
-    id: &str,
-    principal: Option<&Principal>,
-    headers: &HeaderMap,
-) -> Response {
-    let caller = Caller::identify(headers, principal, &caduceus.config.registration);
-    match caduceus.delete(id, &caller).await {
-        Ok(()) => Json(Removed {
-            message: "Success",
-            id,
+async fn remove(caduceus: &Caduceus, id: &str, caller: &Caller) -> Response {
+    caduceus
+        .delete(id, caller)
+        .await
+        .map(|()| {
+            Json(Removed {
+                message: "Success",
+                id,
+            })
         })
-        .into_response(),
-        Err(e) => e.into_response(),
-    }
+        .into_response()
 }

@@ -139,26 +139,15 @@ impl Caduceus {
             store: store.clone(),
             config,
         });
-        caduceus.reload().await?;
-        xmidt_store::spawn_purger(store, caduceus.config.purge_interval, shutdown.clone());
-        let reloader = Arc::downgrade(&caduceus);
-        let interval = caduceus.config.reload_interval;
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(interval);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tokio::select! {
-                    _ = tick.tick() => {}
-                    () = shutdown.cancelled() => return,
-                }
-                let Some(caduceus) = reloader.upgrade() else {
-                    return;
-                };
-                if let Err(e) = caduceus.reload().await {
-                    tracing::warn!(error = %e, "reloading webhooks failed; keeping the current set");
-                }
-            }
-        });
+        xmidt_common::reload::keep_loaded(
+            &caduceus,
+            "webhooks",
+            caduceus.config.reload_interval,
+            shutdown.clone(),
+            |caduceus| async move { caduceus.reload().await },
+        )
+        .await?;
+        xmidt_store::spawn_purger(store, caduceus.config.purge_interval, shutdown);
         Ok(caduceus)
     }
 

@@ -1,5 +1,6 @@
 //! What every Xmidt service shares: the webpa-common error body, the `/metrics` and `/health`
-//! routes, and the OpenAPI document served at `/openapi.json`.
+//! routes, the OpenAPI document served at `/openapi.json`, and the loops that serve HTTP and
+//! reload stored records.
 
 use std::sync::OnceLock;
 
@@ -8,6 +9,7 @@ pub mod gotime;
 pub mod openapi;
 #[cfg(feature = "openapi-check")]
 pub mod openapi_check;
+pub mod reload;
 mod serve;
 pub use body::{read_body, BodyError};
 pub use openapi::ErrorBody;

@@ -1,10 +1,12 @@
 //! The HTTP API: norns (`/norns`, `/norns/{id}`) behind API authentication, and event intake
 //! (`/events`), which caduceus authenticates by signing.
 
+use std::convert::Infallible;
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::{Path, Request, State};
+use axum::extract::{FromRequestParts, Path, Request, State};
+use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -21,6 +23,15 @@ use crate::{signature, Caller, EventError, Mimisbrunnr, NornError, NornRequest, 
 
 /// The header caduceus signs its deliveries with.
 const CADUCEUS_SIGNATURE: &str = "x-webpa-signature";
+
+/// Every norn route acts for the caller its principal names (see [`Caller::from_principal`]).
+impl<S: Send + Sync> FromRequestParts<S> for Caller {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Caller, Infallible> {
+        Ok(Caller::from_principal(parts.extensions.get::<Principal>()))
+    }
+}
 
 pub(crate) fn routes(
     mimisbrunnr: Arc<Mimisbrunnr>,
@@ -139,12 +150,7 @@ fn saved(result: Result<Saved, NornError>, new_status: StatusCode) -> Response {
         (status = 500, description = "The store failed", body = ErrorBody),
         (status = 503, description = "A signing key is unavailable", body = ErrorBody),
     ))]
-async fn create(
-    State(m): State<Arc<Mimisbrunnr>>,
-    principal: Option<Principal>,
-    request: Request,
-) -> Response {
-    let caller = Caller::from_principal(principal.as_ref());
+async fn create(State(m): State<Arc<Mimisbrunnr>>, caller: Caller, request: Request) -> Response {
     match norn_body(&m, request.into_body()).await {
         Ok(norn) => saved(m.put_norn(norn, &caller).await, StatusCode::CREATED),
         Err(response) => response,
@@ -171,10 +177,9 @@ async fn create(
 async fn update(
     State(m): State<Arc<Mimisbrunnr>>,
     Path(id): Path<String>,
-    principal: Option<Principal>,
+    caller: Caller,
     request: Request,
 ) -> Response {
-    let caller = Caller::from_principal(principal.as_ref());
     match norn_body(&m, request.into_body()).await {
         Ok(norn) => saved(m.update_norn(&id, norn, &caller).await, StatusCode::OK),
         Err(response) => response,
@@ -191,11 +196,8 @@ async fn update(
         (status = 500, description = "The store failed", body = ErrorBody),
         (status = 503, description = "A signing key is unavailable", body = ErrorBody),
     ))]
-async fn list(State(m): State<Arc<Mimisbrunnr>>, principal: Option<Principal>) -> Response {
-    match m.norns(&Caller::from_principal(principal.as_ref())).await {
-        Ok(norns) => Json(norns).into_response(),
-        Err(e) => e.into_response(),
-    }
+async fn list(State(m): State<Arc<Mimisbrunnr>>, caller: Caller) -> Response {
+    m.norns(&caller).await.map(Json).into_response()
 }
 
 /// One of the caller's norns.
@@ -213,15 +215,9 @@ async fn list(State(m): State<Arc<Mimisbrunnr>>, principal: Option<Principal>) -
 async fn show(
     State(m): State<Arc<Mimisbrunnr>>,
     Path(id): Path<String>,
-    principal: Option<Principal>,
+    caller: Caller,
 ) -> Response {
-    match m
-        .norn(&id, &Caller::from_principal(principal.as_ref()))
-        .await
-    {
-        Ok(norn) => Json(norn).into_response(),
-        Err(e) => e.into_response(),
-    }
+    m.norn(&id, &caller).await.map(Json).into_response()
 }
 
 /// Deletes one of the caller's norns; its buffered events are dropped.
@@ -239,17 +235,15 @@ async fn show(
 async fn remove(
     State(m): State<Arc<Mimisbrunnr>>,
     Path(id): Path<String>,
-    principal: Option<Principal>,
+    caller: Caller,
 ) -> Response {
-    match m
-        .delete_norn(&id, &Caller::from_principal(principal.as_ref()))
+    m.delete_norn(&id, &caller)
         .await
-    {
-        Ok(()) => Json(Removed {
-            message: "Success",
-            id,
+        .map(|()| {
+            Json(Removed {
+                message: "Success",
+                id,
+            })
         })
-        .into_response(),
-        Err(e) => e.into_response(),
-    }
+        .into_response()
 }

@@ -180,28 +180,16 @@ impl Mimisbrunnr {
             writes: tokio::sync::Mutex::new(()),
             auth,
         });
-        mimisbrunnr.reload().await?;
+        xmidt_common::reload::keep_loaded(
+            &mimisbrunnr,
+            "norns",
+            mimisbrunnr.config.reload_interval,
+            shutdown.clone(),
+            |mimisbrunnr| async move { mimisbrunnr.reload().await },
+        )
+        .await?;
         tokio::spawn(route(table, queue, shutdown.clone()));
         xmidt_store::spawn_purger(store, mimisbrunnr.config.purge_interval, shutdown.clone());
-        let reloader = Arc::downgrade(&mimisbrunnr);
-        let interval = mimisbrunnr.config.reload_interval;
-        let stop = shutdown.clone();
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(interval);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tokio::select! {
-                    _ = tick.tick() => {}
-                    () = stop.cancelled() => return,
-                }
-                let Some(mimisbrunnr) = reloader.upgrade() else {
-                    return;
-                };
-                if let Err(e) = mimisbrunnr.reload().await {
-                    tracing::warn!(error = %e, "reloading norns failed; keeping the current set");
-                }
-            }
-        });
         if let Some(registrar) = registrar {
             registrar.spawn(shutdown);
         }
@@ -440,8 +428,8 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Star
     Ok(serve(listener, mimisbrunnr.router(), read_timeout, shutdown).await?)
 }
 
-/// Serves `router` on `listener` until `shutdown` is cancelled.
-/// Serves `router` until `shutdown`; request headers must arrive within `read_timeout`.
+/// Serves `router` on `listener` until `shutdown` is cancelled, with a header read timeout
+/// and peer addresses (see [`xmidt_common::serve`]).
 pub async fn serve(
     listener: TcpListener,
     router: Router,
