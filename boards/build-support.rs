@@ -1,5 +1,6 @@
 //! Build-time configuration shared by the board crates' build scripts (each one includes this
-//! file with `#[path]`, so there is one copy): the cloud URL and the CA baked into the firmware.
+//! file with `#[path]`, so there is one copy): the cloud URL, the CA and the device token baked
+//! into the firmware.
 
 use std::{env, fs, path::Path};
 
@@ -24,6 +25,27 @@ pub fn cloud_url(default: Option<&str>, dns: bool) {
         Err(e) => panic!("XMIDT_URL={url:?}: {e}"),
     }
     println!("cargo:rustc-env=XMIDT_URL={url}");
+}
+
+/// Exports XMIDT_TOKEN to the crate (`env!("XMIDT_TOKEN")`): the device's JWT, sent as
+/// `Authorization: Bearer` on every connect, or empty without XMIDT_TOKEN. Checked as the client
+/// checks it (printable ASCII, at most `MAX_TOKEN` bytes), so a bad token fails the build. The
+/// token is then in the image: build one per device, and keep images as secret as tokens.
+pub fn token() {
+    println!("cargo:rerun-if-env-changed=XMIDT_TOKEN");
+    let token = env::var("XMIDT_TOKEN").unwrap_or_default();
+    let token = token.trim();
+    if token.len() > xmidt_client_core::MAX_TOKEN {
+        panic!(
+            "XMIDT_TOKEN: {} bytes, more than the client's {}",
+            token.len(),
+            xmidt_client_core::MAX_TOKEN
+        );
+    }
+    if !token.bytes().all(|b| b.is_ascii_graphic()) {
+        panic!("XMIDT_TOKEN: a token is printable ASCII without spaces");
+    }
+    println!("cargo:rustc-env=XMIDT_TOKEN={token}");
 }
 
 /// Writes `ca.der` into `out` for `include_bytes!`: the certificate in the file XMIDT_CA names

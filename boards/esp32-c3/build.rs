@@ -14,4 +14,5 @@ fn main() {
     let out = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
     build_support::cloud_url(None, true);
     build_support::ca(&out);
+    build_support::token();
 }

@@ -22,4 +22,5 @@ fn main() {
     // This board has no DNS client (xmidt-firmware's `dns` feature is off).
     build_support::cloud_url(Some(DEFAULT_URL), false);
     build_support::ca(&out);
+    build_support::token();
 }

@@ -23,6 +23,7 @@ fn main() {
 
     build_support::cloud_url(None, true);
     build_support::ca(&out);
+    build_support::token();
 
     // The blobs are Infineon's (redistributable, not ours to vendor): without them the image
     // builds, so CI can check it, but stops at boot with a message saying so.

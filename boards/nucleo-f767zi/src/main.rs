@@ -32,6 +32,8 @@ type Device = Ethernet<'static, ETH, GenericPhy<Sma<'static, ETH_SMA>>>;
 const XMIDT_URL: &str = env!("XMIDT_URL");
 /// The CA of the cloud's TLS certificates (DER), from the build-time XMIDT_CA; empty without it.
 const CA: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/ca.der"));
+/// The device's JWT from the build-time XMIDT_TOKEN; empty without it.
+const TOKEN: &str = env!("XMIDT_TOKEN");
 
 /// TCP buffers of the cloud connection: the receive window and what may be in flight.
 const TCP_RX: usize = 4096;
@@ -137,6 +139,7 @@ async fn xmidt_task(stack: Stack<'static>, mac: [u8; 6], rng: Rng<'static, RNG>)
         // 24 hex digits: alphanumeric, as the serial number must be.
         hw_serial_number: uid::uid_hex(),
         interface_used: "eth0",
+        token: TOKEN,
         ..Config::new(XMIDT_URL, mac, CA)
     };
     let mut rx = [0u8; TCP_RX];

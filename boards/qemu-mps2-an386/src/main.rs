@@ -39,6 +39,8 @@ const LAN9118_IRQ: u16 = 13;
 const XMIDT_URL: &str = env!("XMIDT_URL");
 /// The CA of the cloud's TLS certificates (DER), from the build-time XMIDT_CA; empty without it.
 const CA: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/ca.der"));
+/// The device's JWT from the build-time XMIDT_TOKEN; empty without it.
+const TOKEN: &str = env!("XMIDT_TOKEN");
 
 const DHCP_TIMEOUT: Duration = Duration::from_secs(20);
 const HEARTBEAT: Duration = Duration::from_secs(10);
@@ -201,6 +203,7 @@ async fn xmidt_task(stack: Stack<'static>, mac: [u8; 6], rng: ChaCha20Rng) {
         hw_serial_number: &serial,
         hw_last_reboot_reason: "power-on",
         interface_used: "eth0",
+        token: TOKEN,
         ..Config::new(XMIDT_URL, mac, CA)
     };
     let mut rx = [0u8; TCP_RX];

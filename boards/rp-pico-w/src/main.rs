@@ -33,6 +33,8 @@ bind_interrupts!(struct Irqs {
 const XMIDT_URL: &str = env!("XMIDT_URL");
 /// The CA of the cloud's TLS certificates (DER), from the build-time XMIDT_CA; empty without it.
 const CA: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/ca.der"));
+/// The device's JWT from the build-time XMIDT_TOKEN; empty without it.
+const TOKEN: &str = env!("XMIDT_TOKEN");
 const WIFI_SSID: &str = env!(
     "WIFI_SSID",
     "set WIFI_SSID (and WIFI_PASSWORD unless the network is open) at build time"
@@ -132,6 +134,7 @@ async fn xmidt_task(stack: Stack<'static>, mac: [u8; 6], rng: RoscRng) {
         hw_manufacturer: "Raspberry Pi",
         hw_serial_number: &id[4..],
         interface_used: "wlan0",
+        token: TOKEN,
         ..Config::new(XMIDT_URL, mac, CA)
     };
     let mut rx = [0u8; TCP_RX];

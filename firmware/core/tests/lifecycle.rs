@@ -544,3 +544,33 @@ fn cloud_disconnect_answers_closes_and_stays_away_five_minutes() {
     assert_eq!(sim.frame(&bytes), Downstream::Answered { status: 400 });
     assert!(sim.client.is_online());
 }
+
+#[test]
+fn a_provisioned_token_goes_on_every_connect_without_a_token_server() {
+    let config = Config {
+        token_server_url: "",
+        ..common::config()
+    };
+    let mut sim = Sim::new(config, 7);
+    sim.client
+        .handle_token(sim.now, "provisioned.jwt.token")
+        .expect("a valid token");
+    sim.talaria_script.extend([Answer::Forbidden]);
+    sim.online();
+    let connects = sim.connects();
+    // petasos, talaria (403: no token server to ask, so a backoff), petasos, talaria (101).
+    assert_eq!(connects.len(), 4, "{connects:?}");
+    assert!(connects
+        .iter()
+        .all(|(_, a)| a.header("Authorization") == Some("Bearer provisioned.jwt.token")));
+    assert!(
+        !sim.log
+            .iter()
+            .any(|(_, a)| matches!(a, Act::FetchToken { .. })),
+        "no token server is asked"
+    );
+    assert!(
+        connects[2].0 > connects[1].0,
+        "a 403 without a token server backs off"
+    );
+}

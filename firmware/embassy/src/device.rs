@@ -59,6 +59,8 @@ pub enum StartError {
     Config(ConfigError),
     /// A service could not be registered (its name, or too many services).
     Service(Error),
+    /// The configured token is too long or not printable ASCII.
+    Token(Error),
 }
 
 impl defmt::Format for StartError {
@@ -66,6 +68,7 @@ impl defmt::Format for StartError {
         match self {
             StartError::Config(e) => defmt::write!(f, "config: {}", defmt::Display2Format(e)),
             StartError::Service(e) => defmt::write!(f, "service: {}", defmt::Display2Format(e)),
+            StartError::Token(e) => defmt::write!(f, "token: {}", defmt::Display2Format(e)),
         }
     }
 }
@@ -104,8 +107,14 @@ pub async fn run<C: Connector, R: RngCore + CryptoRng>(
     let mut seed = [0u8; 32];
     rng.fill_bytes(&mut seed);
     let mut core_rng = ChaCha20Rng::from_seed(seed);
-    let client: CoreClient<'_, _> = Client::new(&core_config, move || core_rng.next_u32(), now())
-        .map_err(StartError::Config)?;
+    let mut client: CoreClient<'_, _> =
+        Client::new(&core_config, move || core_rng.next_u32(), now())
+            .map_err(StartError::Config)?;
+    if !config.token.is_empty() {
+        client
+            .handle_token(now(), config.token)
+            .map_err(StartError::Token)?;
+    }
     let mut dev = Device {
         client,
         services,

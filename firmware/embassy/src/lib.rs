@@ -9,7 +9,7 @@
 //!   [`Service::handle`], which may answer through its [`Reply`].
 //! - **Events** are published on a channel ([`Events`]); the client sends them when online.
 //! - **Configuration** is one struct ([`Config`]): cloud URL, the MAC the device id comes
-//!   from, the CA, the device's descriptive fields.
+//!   from, the CA, the device's token, its descriptive fields.
 //! - **Boards** give it a [`Connector`] ([`EmbassyNet`] over their `embassy_net::Stack`) and a
 //!   CSPRNG, and run [`run`] in a task. `boards/qemu-mps2-an386` is the reference.
 //!
@@ -48,6 +48,10 @@ pub struct Config<'a> {
     pub interface_used: &'a str,
     /// A comma list; empty means no partner filtering.
     pub partner_ids: &'a str,
+    /// The device's JWT, sent as `Authorization: Bearer` on every connect; empty: none. A
+    /// talaria with device keys configured refuses devices without one. Provisioned with the
+    /// firmware: there is no token server client on microcontrollers.
+    pub token: &'a str,
     /// Unix seconds, if the board knows them.
     pub boot_time: u64,
     /// Seconds without any inbound frame before reconnecting (talaria pings every 45 s).
@@ -74,6 +78,7 @@ impl<'a> Config<'a> {
             hw_last_reboot_reason: "",
             interface_used: "",
             partner_ids: "",
+            token: "",
             boot_time: 0,
             ping_timeout_secs: d.ping_timeout_secs,
             backoff_max: d.backoff_max,

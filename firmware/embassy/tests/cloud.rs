@@ -4,12 +4,15 @@
 mod common;
 
 use std::sync::atomic::Ordering;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use common::*;
 use embassy_sync::channel::Channel;
+use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
 use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 use wrp_nostd::{MessageType, OwnedMessage};
+use xmidt_auth::{DeviceAuthConfig, JwtConfig};
 use xmidt_firmware::{Config, Event, Events, Message, Service};
 
 fn retrieve(dest: String, id: &str) -> OwnedMessage {
@@ -115,34 +118,7 @@ async fn the_certificate_chain_and_the_host_name_are_verified() {
 
     let mut connectors = [Tokio::new(), Tokio::new(), Tokio::new()];
     let counts: Vec<_> = connectors.iter().map(|c| c.connects.clone()).collect();
-    let channels: [Events<1>; 3] = [Channel::new(), Channel::new(), Channel::new()];
-    let [c0, c1, c2] = &mut connectors;
-    let devices = async {
-        let r = tokio::join!(
-            xmidt_firmware::run(
-                &good,
-                c0,
-                ChaCha20Rng::seed_from_u64(2),
-                &mut [],
-                channels[0].dyn_receiver()
-            ),
-            xmidt_firmware::run(
-                &wrong_ca,
-                c1,
-                ChaCha20Rng::seed_from_u64(3),
-                &mut [],
-                channels[1].dyn_receiver()
-            ),
-            xmidt_firmware::run(
-                &wrong_host,
-                c2,
-                ChaCha20Rng::seed_from_u64(4),
-                &mut [],
-                channels[2].dyn_receiver()
-            ),
-        );
-        panic!("a client stopped: {r:?}");
-    };
+    let devices = run_clients([&good, &wrong_ca, &wrong_host], &mut connectors, 2);
     let test = async {
         eventually("the well configured device online", || {
             cloud.is_connected("mac:52540000000c")
@@ -173,6 +149,74 @@ async fn the_certificate_chain_and_the_host_name_are_verified() {
             1,
             "connected at the first try"
         );
+    };
+    tokio::select! {
+        () = devices => {}
+        () = test => {}
+    }
+}
+
+/// An ES256 device key as themis would sign tokens with: talaria's device authentication with
+/// its public half, and a token for `device_id` with a partner id.
+fn device_key(dir: &std::path::Path, device_id: &str) -> (DeviceAuthConfig, String) {
+    let pair = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let public = dir.join("current.pem");
+    std::fs::write(&public, pair.public_key_pem()).unwrap();
+    let mut jwt = JwtConfig {
+        algorithms: vec![Algorithm::ES256],
+        ..JwtConfig::default()
+    };
+    jwt.keys.pem_files.insert("current".into(), public);
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let claims = serde_json::json!({
+        "sub": "client:device", "device-id": device_id, "partner-id": "acme",
+        "iat": now, "exp": now + 600,
+    });
+    let mut header = Header::new(Algorithm::ES256);
+    header.kid = Some("current".into());
+    let key = EncodingKey::from_ec_pem(pair.serialize_pem().as_bytes()).unwrap();
+    let token = encode(&header, &claims, &key).unwrap();
+    let auth = DeviceAuthConfig {
+        allow_missing: false,
+        jwt: Some(jwt),
+    };
+    (auth, token)
+}
+
+#[tokio::test]
+async fn a_provisioned_token_opens_a_talaria_that_requires_one() {
+    let keys = tempfile::tempdir().unwrap();
+    let (device_auth, token) = device_key(keys.path(), "mac:52540000000d");
+    let mut cloud = Cloud::start_with(device_auth).await;
+    let ca = cloud.pki.ca_der.clone();
+    let url = format!("http://127.0.0.1:{}", cloud.petasos_addr.port());
+    let with_token = Config {
+        token: &token,
+        ..Config::new(&url, [0x52, 0x54, 0, 0, 0, 0x0d], &ca)
+    };
+    let without = Config::new(&url, [0x52, 0x54, 0, 0, 0, 0x0e], &ca);
+    let mut connectors = [Tokio::new(), Tokio::new()];
+    let refused = connectors[1].connects.clone();
+    let devices = run_clients([&with_token, &without], &mut connectors, 5);
+    let test = async {
+        eventually("the device with a token online", || {
+            cloud.is_connected("mac:52540000000d")
+        })
+        .await;
+        // The token's claims reached talaria: its partner id is on the online event.
+        let online = cloud.event_ending("/online").await;
+        assert_eq!(online.dest, "event:device-status/mac:52540000000d/online");
+        assert_eq!(online.partner_ids, ["acme"]);
+        // The device without one reaches petasos and talaria (2 connects) again and again,
+        // and is never let in.
+        eventually("the device without a token to try twice", || {
+            refused.load(Ordering::SeqCst) >= 4
+        })
+        .await;
+        assert!(!cloud.is_connected("mac:52540000000e"));
     };
     tokio::select! {
         () = devices => {}

@@ -11,7 +11,10 @@ use axum::body::Bytes;
 use axum::http::StatusCode;
 use axum::routing::post;
 use axum::Router;
+use embassy_sync::channel::Channel;
 use embedded_io_adapters::tokio_1::FromTokio;
+use rand_chacha::rand_core::SeedableRng;
+use rand_chacha::ChaCha20Rng;
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
 use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::{ReadHalf, WriteHalf};
@@ -19,8 +22,9 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use wrp_nostd::{MessageType, OwnedMessage};
+use xmidt_auth::DeviceAuthConfig;
 use xmidt_discovery::DiscoveryConfig;
-use xmidt_firmware::{ConnectError, Connector, Message, Reply, Service, Socket};
+use xmidt_firmware::{Config, ConnectError, Connector, Events, Message, Reply, Service, Socket};
 use xmidt_talaria::Talaria;
 
 /// Every wait is bounded by this.
@@ -127,6 +131,8 @@ pub struct Cloud {
     pub petasos_addr: SocketAddr,
     pub events: mpsc::UnboundedReceiver<OwnedMessage>,
     receiver: SocketAddr,
+    /// How talaria authenticates devices (kept for restarts).
+    device_auth: DeviceAuthConfig,
     stop: CancellationToken,
     pub api: reqwest::Client,
 }
@@ -140,6 +146,11 @@ impl Drop for Cloud {
 
 impl Cloud {
     pub async fn start() -> Cloud {
+        Cloud::start_with(DeviceAuthConfig::default()).await
+    }
+
+    /// The cloud, with talaria authenticating devices as `device_auth` says.
+    pub async fn start_with(device_auth: DeviceAuthConfig) -> Cloud {
         let pki = Pki::new(&["localhost"]);
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("cert.pem"), &pki.cert_pem).unwrap();
@@ -173,7 +184,8 @@ impl Cloud {
 
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let talaria_addr = listener.local_addr().unwrap();
-        let (talaria, talaria_stop) = serve_talaria(listener, dir.path(), receiver_addr);
+        let (talaria, talaria_stop) =
+            serve_talaria(listener, dir.path(), receiver_addr, &device_auth);
         let mut cloud = Cloud {
             talaria,
             talaria_addr,
@@ -181,6 +193,7 @@ impl Cloud {
             petasos_addr: talaria_addr,
             events,
             receiver: receiver_addr,
+            device_auth,
             stop,
             api: reqwest::Client::builder()
                 .add_root_certificate(
@@ -223,7 +236,7 @@ impl Cloud {
             }
         };
         (self.talaria, self.talaria_stop) =
-            serve_talaria(listener, self._dir.path(), self.receiver);
+            serve_talaria(listener, self._dir.path(), self.receiver, &self.device_auth);
     }
 
     pub fn is_connected(&self, id: &str) -> bool {
@@ -268,8 +281,10 @@ fn serve_talaria(
     listener: TcpListener,
     dir: &std::path::Path,
     receiver: SocketAddr,
+    device_auth: &DeviceAuthConfig,
 ) -> (Arc<Talaria>, CancellationToken) {
     let mut config = xmidt_talaria::Config::default();
+    config.device_auth = device_auth.clone();
     config.tls = Some(xmidt_talaria::config::TlsConfig {
         cert: dir.join("cert.pem"),
         key: dir.join("key.pem"),
@@ -289,6 +304,36 @@ fn serve_talaria(
         stop.clone(),
     ));
     (talaria, stop)
+}
+
+/// Runs one firmware client per config, each on its connector (seeded `seed`, `seed + 1`, …),
+/// with no services and no events. A client returns only when it cannot start, which fails the
+/// test: this never returns otherwise.
+pub async fn run_clients<const N: usize>(
+    configs: [&Config<'_>; N],
+    connectors: &mut [Tokio; N],
+    seed: u64,
+) {
+    let channels: [Events<1>; N] = core::array::from_fn(|_| Channel::new());
+    let mut each = configs
+        .into_iter()
+        .zip(connectors.iter_mut())
+        .zip(&channels);
+    let clients: [_; N] = core::array::from_fn(|i| {
+        // from_fn calls this N times, and the zip has N items.
+        let ((config, connector), events) = each.next().expect("one per config");
+        // Boxed: a client's future holds its TLS buffers (over 20 KiB), too much to move
+        // around on a test thread's stack N at a time.
+        Box::pin(xmidt_firmware::run(
+            config,
+            connector,
+            ChaCha20Rng::seed_from_u64(seed + i as u64),
+            &mut [],
+            events.dyn_receiver(),
+        ))
+    });
+    let stopped = embassy_futures::join::join_array(clients).await;
+    panic!("a client stopped: {stopped:?}");
 }
 
 /// Waits until `check` holds.
