@@ -107,20 +107,21 @@ pub async fn run<C: Connector, R: RngCore + CryptoRng>(
     let mut seed = [0u8; 32];
     rng.fill_bytes(&mut seed);
     let mut core_rng = ChaCha20Rng::from_seed(seed);
-    let mut client: CoreClient<'_, _> =
-        Client::new(&core_config, move || core_rng.next_u32(), now())
-            .map_err(StartError::Config)?;
-    if !config.token.is_empty() {
-        client
-            .handle_token(now(), config.token)
-            .map_err(StartError::Token)?;
-    }
+    let client: CoreClient<'_, _> = Client::new(&core_config, move || core_rng.next_u32(), now())
+        .map_err(StartError::Config)?;
     let mut dev = Device {
         client,
         services,
         replies: [[0; REPLY_CAPACITY]; 2],
         pong: None,
     };
+    // On `dev`, which the future keeps anyway: a borrowed local client would be kept too
+    // (9 KiB more of every board's RAM).
+    if !config.token.is_empty() {
+        dev.client
+            .handle_token(now(), config.token)
+            .map_err(StartError::Token)?;
+    }
     for service in dev.services.iter() {
         dev.client
             .register_service(service.name())
