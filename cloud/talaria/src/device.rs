@@ -16,6 +16,7 @@ use futures_util::future::Either;
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Map, Value};
+use tokio::sync::oneshot;
 use tokio::time::{timeout, Instant};
 use wrp_nostd::{DeviceId, Locator, Message, MessageType, Metadata, OwnedMessage, StrList};
 
@@ -239,7 +240,7 @@ async fn serve(
     // Before the pumps, so that no event of the device goes out ahead of it. Event waits are
     // boxed here and below: a connection's future lives as long as the device stays, and
     // should not carry room for a wait that only a full outbound queue makes.
-    Box::pin(t.dispatch_event(status::online(&t, &device))).await;
+    Box::pin(t.dispatch_event(status::online(&t, &device), None)).await;
     tokio::join!(
         write_pump(&t, &device, sink),
         read_pump(&t, &device, stream)
@@ -253,7 +254,7 @@ async fn serve(
         "device disconnected"
     );
     metrics::counter!("xmidt_talaria_disconnect_count", "reason" => reason.as_str()).increment(1);
-    Box::pin(t.dispatch_event(status::offline(&t, &device, reason))).await;
+    Box::pin(t.dispatch_event(status::offline(&t, &device, reason), None)).await;
 }
 
 fn close_frame(reason: CloseReason) -> WsMessage {
@@ -365,7 +366,7 @@ fn source_check(device: &Device, source: &str) -> &'static str {
 }
 
 /// One WRP frame from a device: checked, enriched, then an answer, an event, or both an event
-/// and a QoS ack (once the event is queued, or dropped after waiting for room).
+/// and a QoS ack (once the event's deliveries have ended, or it could not be queued).
 async fn handle_frame(t: &Talaria, device: &Arc<Device>, bytes: &[u8]) {
     let message = match Message::decode(bytes) {
         Ok(m) => m,
@@ -435,13 +436,24 @@ async fn handle_frame(t: &Talaria, device: &Arc<Device>, bytes: &[u8]) {
         m.session_id = device.session_id();
     }
 
-    let ack = (m.msg_type == MessageType::SimpleEvent
-        && message.qos_level().is_some_and(|q| q.needs_ack()))
-    .then(|| ack_for(t, device, &m));
-    t.dispatch_event(m).await;
-    if let Some(ack) = ack {
-        send_ack(device, &ack);
+    let needs_ack = m.msg_type == MessageType::SimpleEvent
+        && message.qos_level().is_some_and(|q| q.needs_ack());
+    if !needs_ack {
+        t.dispatch_event(m, None).await;
+        return;
     }
+    // Acked only once caduceus has the event (or it was given up): an ack sent while the event
+    // still waits in this process would be a lie if the process died, and the device would
+    // never send it again. Reading goes on meanwhile: answers must not wait for caduceus.
+    let ack = ack_for(t, device, &m);
+    let (ended, delivered) = oneshot::channel();
+    t.dispatch_event(m, Some(ended)).await;
+    let device = device.clone();
+    tokio::spawn(async move {
+        // Resolves (with an error: nothing is ever sent) when the last delivery ends.
+        let _ = delivered.await;
+        send_ack(&device, &ack);
+    });
 }
 
 /// The QoS ack of an event (cloud-spec §4.7).

@@ -15,6 +15,7 @@ use axum::response::Response;
 use axum::serve::ListenerExt;
 use axum::Router;
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
 use utoipa_axum::routes;
@@ -125,12 +126,15 @@ impl Talaria {
     }
 
     /// Sends a message on the event path (caduceus, or a `dns:` receiver); waits only while
-    /// the outbound queue is full.
-    async fn dispatch_event(&self, m: OwnedMessage) {
+    /// the outbound queue is full. `ended` is dropped once the deliveries have ended.
+    async fn dispatch_event(&self, m: OwnedMessage, ended: Option<oneshot::Sender<()>>) {
         match m.to_msgpack() {
             Ok(frame) => {
                 // Counted and logged inside when it cannot be queued.
-                let _ = self.outbound.dispatch(&m.dest, frame.into()).await;
+                let _ = self
+                    .outbound
+                    .dispatch_tracked(&m.dest, frame.into(), ended)
+                    .await;
             }
             Err(e) => tracing::warn!(error = %e, "event not encodable"),
         }

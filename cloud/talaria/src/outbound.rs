@@ -9,7 +9,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use rand::Rng;
 use tokio::sync::mpsc::error::TrySendError;
-use tokio::sync::{mpsc, Mutex};
+use tokio::sync::{mpsc, oneshot, Mutex};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use wrp_nostd::{Locator, Scheme};
@@ -43,6 +43,10 @@ struct Job {
     url: String,
     body: Bytes,
     deadline: Instant,
+    /// Shared by the jobs of one event whose sender wants to know when they have all ended:
+    /// the last one dropped (delivered, given up, or never queued) drops the sender, which
+    /// resolves the receiver.
+    _ended: Option<Arc<oneshot::Sender<()>>>,
 }
 
 /// The event sender of one talaria.
@@ -149,7 +153,18 @@ impl Outbound {
     /// the event waits up to `queue_wait` for room (so a burst of events, such as the offline
     /// events of a mass disconnect, is delayed rather than lost); then it is dropped.
     pub async fn dispatch(&self, dest: &str, frame: Bytes) -> Result<(), DropReason> {
-        let result = self.enqueue(dest, frame).await;
+        self.dispatch_tracked(dest, frame, None).await
+    }
+
+    /// [`Outbound::dispatch`], and `ended` is dropped once every delivery of the event has
+    /// ended (delivered or given up), or at once when it was not queued.
+    pub async fn dispatch_tracked(
+        &self,
+        dest: &str,
+        frame: Bytes,
+        ended: Option<oneshot::Sender<()>>,
+    ) -> Result<(), DropReason> {
+        let result = self.enqueue(dest, frame, ended.map(Arc::new)).await;
         let outcome = match result {
             Ok(()) => "queued",
             Err(reason) => {
@@ -174,12 +189,18 @@ impl Outbound {
 }
 
 impl Outbound {
-    async fn enqueue(&self, dest: &str, frame: Bytes) -> Result<(), DropReason> {
+    async fn enqueue(
+        &self,
+        dest: &str,
+        frame: Bytes,
+        ended: Option<Arc<oneshot::Sender<()>>>,
+    ) -> Result<(), DropReason> {
         for url in self.route(dest)? {
             let job = Job {
                 url,
                 body: frame.clone(),
                 deadline: Instant::now() + self.config.request_timeout,
+                _ended: ended.clone(),
             };
             match self.queue.try_send(job) {
                 Ok(()) => {}

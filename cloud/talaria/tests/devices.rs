@@ -305,3 +305,86 @@ async fn a_burst_of_status_events_waits_for_room_instead_of_being_lost() {
     let (online, offline) = status_events_of_a_burst(20, Duration::ZERO).await;
     assert!(online + offline < 40, "{online} online, {offline} offline");
 }
+
+#[tokio::test]
+async fn a_qos_event_is_acked_once_delivered_and_answers_do_not_wait_for_it() {
+    // A receiver that holds device events until let go (status events pass at once).
+    let release = std::sync::Arc::new(tokio::sync::Semaphore::new(0));
+    let app = axum::Router::new().route(
+        "/notify",
+        axum::routing::post({
+            let release = release.clone();
+            move |body: axum::body::Bytes| {
+                let release = release.clone();
+                async move {
+                    let held = OwnedMessage::decode(&body)
+                        .is_ok_and(|m| m.dest.starts_with("event:telemetry"));
+                    if held {
+                        if let Ok(permit) = release.acquire().await {
+                            permit.forget();
+                        }
+                    }
+                    axum::http::StatusCode::ACCEPTED
+                }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/notify", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let t =
+        start(|c| c.outbound.event_endpoints = [("default".to_string(), vec![url])].into()).await;
+    let mut ws = device(t.addr, ID).await;
+    let event = OwnedMessage::builder(MessageType::SimpleEvent)
+        .source(format!("{ID}/telemetry"))
+        .dest("event:telemetry/stats")
+        .transaction_uuid("ev-held")
+        .qos(50)
+        .build();
+    send_wrp(&mut ws, &event).await;
+
+    // While the receiver holds the event, a request to the device is delivered and answered:
+    // the device's reads go on.
+    let request = OwnedMessage::builder(MessageType::SimpleRequestResponse)
+        .source("dns:test")
+        .dest(ID)
+        .transaction_uuid("t-meanwhile")
+        .build();
+    let api = tokio::spawn({
+        let addr = t.addr;
+        async move {
+            reqwest::Client::new()
+                .post(format!("http://{addr}/api/v3/device/send"))
+                .header("Content-Type", "application/msgpack")
+                .body(request.to_msgpack().unwrap())
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    });
+    let asked = next_wrp(&mut ws).await;
+    assert_eq!(
+        asked.transaction_uuid, "t-meanwhile",
+        "no ack before delivery"
+    );
+    let answer = OwnedMessage {
+        source: ID.into(),
+        dest: "dns:test".into(),
+        ..asked
+    };
+    send_wrp(&mut ws, &answer).await;
+    assert_eq!(api.await.unwrap(), 200);
+
+    // Nothing more comes until the receiver takes the event; then the ack does.
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), next_wrp(&mut ws))
+            .await
+            .is_err(),
+        "an ack came before the event was delivered"
+    );
+    release.add_permits(1);
+    let ack = next_wrp(&mut ws).await;
+    assert_eq!(ack.transaction_uuid, "ev-held");
+    assert_eq!(ack.rdr, Some(0));
+}
