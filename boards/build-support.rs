@@ -4,6 +4,16 @@
 
 use std::{env, fs, path::Path};
 
+/// Everything a board's firmware is configured with at build time: XMIDT_URL
+/// ([`cloud_url`] with `default_url` and `dns`), the CA ([`ca`]) and the token ([`token`]).
+pub fn firmware_config(default_url: Option<&str>, dns: bool) {
+    println!("cargo:rerun-if-changed=../build-support.rs");
+    let out = env::var_os("OUT_DIR").expect("cargo sets OUT_DIR");
+    cloud_url(default_url, dns);
+    ca(Path::new(&out));
+    token();
+}
+
 /// Exports XMIDT_URL to the crate (`env!("XMIDT_URL")`) after checking it with the client's own
 /// parser, so a bad value fails the build instead of the board. `default` is used when XMIDT_URL
 /// is not set (`None`: it must be set); `dns` says whether the board can resolve host names.

@@ -17,10 +17,7 @@ fn main() {
     println!("cargo:rustc-link-arg-bins=-Tlink.x");
     println!("cargo:rustc-link-arg-bins=-Tdefmt.x");
     println!("cargo:rerun-if-changed=memory.x");
-    println!("cargo:rerun-if-changed=../build-support.rs");
 
     // This board has no DNS client (xmidt-firmware's `dns` feature is off).
-    build_support::cloud_url(Some(DEFAULT_URL), false);
-    build_support::ca(&out);
-    build_support::token();
+    build_support::firmware_config(Some(DEFAULT_URL), false);
 }

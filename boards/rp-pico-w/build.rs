@@ -19,11 +19,8 @@ fn main() {
     println!("cargo:rustc-link-arg-bins=-Tlink-rp.x");
     println!("cargo:rustc-link-arg-bins=-Tdefmt.x");
     println!("cargo:rerun-if-changed=memory.x");
-    println!("cargo:rerun-if-changed=../build-support.rs");
 
-    build_support::cloud_url(None, true);
-    build_support::ca(&out);
-    build_support::token();
+    build_support::firmware_config(None, true);
 
     // The blobs are Infineon's (redistributable, not ours to vendor): without them the image
     // builds, so CI can check it, but stops at boot with a message saying so.

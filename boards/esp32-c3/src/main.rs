@@ -22,7 +22,7 @@ use esp_hal::timer::timg::TimerGroup;
 use esp_radio::wifi::sta::StationConfig;
 use esp_radio::wifi::{self, AuthenticationMethodConfig, Interface, WifiController};
 use static_cell::StaticCell;
-use xmidt_firmware::{Config, EmbassyNet, Events};
+use xmidt_firmware::{Config, Events};
 use {esp_backtrace as _, esp_println as _};
 
 esp_bootloader_esp_idf::esp_app_desc!();
@@ -39,10 +39,6 @@ const WIFI_SSID: &str = env!(
 );
 /// WPA2 passphrase; unset: an open network.
 const WIFI_PASSWORD: Option<&str> = option_env!("WIFI_PASSWORD");
-
-/// TCP buffers of the cloud connection: the receive window and what may be in flight.
-const TCP_RX: usize = 4096;
-const TCP_TX: usize = 2048;
 
 /// Where an application publishes events for the cloud (see `xmidt_firmware::Event`); this
 /// board publishes none, so one slot is enough.
@@ -131,10 +127,7 @@ async fn xmidt_task(stack: Stack<'static>, mac: [u8; 6], rng: Trng) {
         token: TOKEN,
         ..Config::new(XMIDT_URL, mac, CA)
     };
-    let mut rx = [0u8; TCP_RX];
-    let mut tx = [0u8; TCP_TX];
-    let mut connector = EmbassyNet::new(stack, &mut rx, &mut tx);
     let Err(e) =
-        xmidt_firmware::run(&config, &mut connector, rng, &mut [], EVENTS.dyn_receiver()).await;
+        xmidt_firmware::run_on_stack(stack, &config, rng, &mut [], EVENTS.dyn_receiver()).await;
     error!("xmidt client cannot start: {}", e);
 }

@@ -18,7 +18,7 @@ use embassy_stm32::time::Hertz;
 use embassy_stm32::{bind_interrupts, uid};
 use embassy_sync::channel::Channel;
 use static_cell::StaticCell;
-use xmidt_firmware::{Config, EmbassyNet, Events};
+use xmidt_firmware::{Config, Events};
 use {defmt_rtt as _, panic_probe as _};
 
 bind_interrupts!(struct Irqs {
@@ -34,10 +34,6 @@ const XMIDT_URL: &str = env!("XMIDT_URL");
 const CA: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/ca.der"));
 /// The device's JWT from the build-time XMIDT_TOKEN; empty without it.
 const TOKEN: &str = env!("XMIDT_TOKEN");
-
-/// TCP buffers of the cloud connection: the receive window and what may be in flight.
-const TCP_RX: usize = 4096;
-const TCP_TX: usize = 2048;
 
 /// Where an application publishes events for the cloud (see `xmidt_firmware::Event`); this
 /// board publishes none, so one slot is enough.
@@ -142,10 +138,7 @@ async fn xmidt_task(stack: Stack<'static>, mac: [u8; 6], rng: Rng<'static, RNG>)
         token: TOKEN,
         ..Config::new(XMIDT_URL, mac, CA)
     };
-    let mut rx = [0u8; TCP_RX];
-    let mut tx = [0u8; TCP_TX];
-    let mut connector = EmbassyNet::new(stack, &mut rx, &mut tx);
     let Err(e) =
-        xmidt_firmware::run(&config, &mut connector, rng, &mut [], EVENTS.dyn_receiver()).await;
+        xmidt_firmware::run_on_stack(stack, &config, rng, &mut [], EVENTS.dyn_receiver()).await;
     error!("xmidt client cannot start: {}", e);
 }

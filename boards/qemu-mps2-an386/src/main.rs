@@ -29,7 +29,7 @@ use embassy_time::{with_timeout, Duration, Instant, Ticker, Timer};
 use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 use static_cell::StaticCell;
-use xmidt_firmware::{Config, EmbassyNet, Event, Events, Message, MessageType, Reply, Service};
+use xmidt_firmware::{Config, Event, Events, Message, MessageType, Reply, Service};
 
 /// The LAN9118's register window and NVIC input on mps2-an386 (QEMU `hw/arm/mps2.c`).
 const LAN9118_BASE: usize = 0x4020_0000;
@@ -44,9 +44,6 @@ const TOKEN: &str = env!("XMIDT_TOKEN");
 
 const DHCP_TIMEOUT: Duration = Duration::from_secs(20);
 const HEARTBEAT: Duration = Duration::from_secs(10);
-/// TCP buffers of the cloud connection: the receive window and what may be in flight.
-const TCP_RX: usize = 4096;
-const TCP_TX: usize = 2048;
 
 // SAFETY: QEMU's mps2-an386 maps its LAN9118 at LAN9118_BASE on LAN9118_IRQ; this static is the
 // only code that uses either.
@@ -206,19 +203,11 @@ async fn xmidt_task(stack: Stack<'static>, mac: [u8; 6], rng: ChaCha20Rng) {
         token: TOKEN,
         ..Config::new(XMIDT_URL, mac, CA)
     };
-    let mut rx = [0u8; TCP_RX];
-    let mut tx = [0u8; TCP_TX];
-    let mut connector = EmbassyNet::new(stack, &mut rx, &mut tx);
     let mut demo = ConfigService;
     let mut services: [&mut dyn Service; 1] = [&mut demo];
-    let Err(e) = xmidt_firmware::run(
-        &config,
-        &mut connector,
-        rng,
-        &mut services,
-        EVENTS.dyn_receiver(),
-    )
-    .await;
+    let Err(e) =
+        xmidt_firmware::run_on_stack(stack, &config, rng, &mut services, EVENTS.dyn_receiver())
+            .await;
     error!("xmidt client cannot start: {}", e);
     semihosting::process::exit(1);
 }

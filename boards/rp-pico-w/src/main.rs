@@ -21,7 +21,7 @@ use embassy_rp::{bind_interrupts, dma};
 use embassy_sync::channel::Channel;
 use embassy_time::Timer;
 use static_cell::StaticCell;
-use xmidt_firmware::{Config, EmbassyNet, Events};
+use xmidt_firmware::{Config, Events};
 use {defmt_rtt as _, panic_probe as _};
 
 bind_interrupts!(struct Irqs {
@@ -41,10 +41,6 @@ const WIFI_SSID: &str = env!(
 );
 /// WPA2/WPA3 passphrase; unset: an open network.
 const WIFI_PASSWORD: Option<&str> = option_env!("WIFI_PASSWORD");
-
-/// TCP buffers of the cloud connection: the receive window and what may be in flight.
-const TCP_RX: usize = 4096;
-const TCP_TX: usize = 2048;
 
 /// Where an application publishes events for the cloud (see `xmidt_firmware::Event`); this
 /// board publishes none, so one slot is enough.
@@ -137,10 +133,7 @@ async fn xmidt_task(stack: Stack<'static>, mac: [u8; 6], rng: RoscRng) {
         token: TOKEN,
         ..Config::new(XMIDT_URL, mac, CA)
     };
-    let mut rx = [0u8; TCP_RX];
-    let mut tx = [0u8; TCP_TX];
-    let mut connector = EmbassyNet::new(stack, &mut rx, &mut tx);
     let Err(e) =
-        xmidt_firmware::run(&config, &mut connector, rng, &mut [], EVENTS.dyn_receiver()).await;
+        xmidt_firmware::run_on_stack(stack, &config, rng, &mut [], EVENTS.dyn_receiver()).await;
     error!("xmidt client cannot start: {}", e);
 }

@@ -131,10 +131,7 @@ impl Talaria {
         match m.to_msgpack() {
             Ok(frame) => {
                 // Counted and logged inside when it cannot be queued.
-                let _ = self
-                    .outbound
-                    .dispatch_tracked(&m.dest, frame.into(), ended)
-                    .await;
+                let _ = self.outbound.dispatch(&m.dest, frame.into(), ended).await;
             }
             Err(e) => tracing::warn!(error = %e, "event not encodable"),
         }

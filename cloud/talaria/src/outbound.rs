@@ -152,13 +152,10 @@ impl Outbound {
     /// Queues `frame` (a msgpack WRP) for every receiver of `dest`. While the queue is full,
     /// the event waits up to `queue_wait` for room (so a burst of events, such as the offline
     /// events of a mass disconnect, is delayed rather than lost); then it is dropped.
-    pub async fn dispatch(&self, dest: &str, frame: Bytes) -> Result<(), DropReason> {
-        self.dispatch_tracked(dest, frame, None).await
-    }
-
-    /// [`Outbound::dispatch`], and `ended` is dropped once every delivery of the event has
-    /// ended (delivered or given up), or at once when it was not queued.
-    pub async fn dispatch_tracked(
+    ///
+    /// `ended`, if given, is dropped once every delivery of the event has ended (delivered or
+    /// given up), or at once when it was not queued.
+    pub async fn dispatch(
         &self,
         dest: &str,
         frame: Bytes,

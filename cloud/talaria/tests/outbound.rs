@@ -62,7 +62,9 @@ async fn wait_for(seen: &AtomicUsize, n: usize) {
 async fn server_errors_are_retried_until_accepted() {
     let (url, seen) = flaky_receiver(2, StatusCode::SERVICE_UNAVAILABLE).await;
     let out = Outbound::start(config(&url), CancellationToken::new());
-    out.dispatch("event:x", vec![0x80].into()).await.unwrap();
+    out.dispatch("event:x", vec![0x80].into(), None)
+        .await
+        .unwrap();
     wait_for(&seen, 3).await;
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(
@@ -76,14 +78,18 @@ async fn server_errors_are_retried_until_accepted() {
 async fn client_errors_are_not_retried_and_retries_are_bounded() {
     let (url, seen) = flaky_receiver(100, StatusCode::BAD_REQUEST).await;
     let out = Outbound::start(config(&url), CancellationToken::new());
-    out.dispatch("event:x", vec![0x80].into()).await.unwrap();
+    out.dispatch("event:x", vec![0x80].into(), None)
+        .await
+        .unwrap();
     wait_for(&seen, 1).await;
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(seen.load(Ordering::SeqCst), 1);
 
     let (url, seen) = flaky_receiver(100, StatusCode::INTERNAL_SERVER_ERROR).await;
     let out = Outbound::start(config(&url), CancellationToken::new());
-    out.dispatch("event:x", vec![0x80].into()).await.unwrap();
+    out.dispatch("event:x", vec![0x80].into(), None)
+        .await
+        .unwrap();
     wait_for(&seen, 4).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(seen.load(Ordering::SeqCst), 4, "one try plus three retries");
@@ -149,14 +155,22 @@ async fn a_full_queue_refuses_events_instead_of_growing() {
     // Full means dropped at once, as in Go.
     c.queue_wait = Duration::ZERO;
     let out = Outbound::start(c, CancellationToken::new());
-    out.dispatch("event:x", vec![0x80].into()).await.unwrap();
+    out.dispatch("event:x", vec![0x80].into(), None)
+        .await
+        .unwrap();
     tokio::time::timeout(Duration::from_secs(10), accepted.recv())
         .await
         .unwrap();
-    assert!(out.dispatch("event:x", vec![0x80].into()).await.is_ok());
-    assert!(out.dispatch("event:x", vec![0x80].into()).await.is_ok());
+    assert!(out
+        .dispatch("event:x", vec![0x80].into(), None)
+        .await
+        .is_ok());
+    assert!(out
+        .dispatch("event:x", vec![0x80].into(), None)
+        .await
+        .is_ok());
     assert_eq!(
-        out.dispatch("event:x", vec![0x80].into())
+        out.dispatch("event:x", vec![0x80].into(), None)
             .await
             .unwrap_err(),
         DropReason::QueueFull
@@ -193,12 +207,16 @@ async fn an_event_waits_for_room_in_a_full_queue_then_goes_out() {
     c.workers = 1;
     c.queue_wait = Duration::from_secs(10);
     let out = Outbound::start(c, CancellationToken::new());
-    out.dispatch("event:x", vec![0x80].into()).await.unwrap();
+    out.dispatch("event:x", vec![0x80].into(), None)
+        .await
+        .unwrap();
     wait_for(&seen, 1).await;
-    out.dispatch("event:x", vec![0x80].into()).await.unwrap();
+    out.dispatch("event:x", vec![0x80].into(), None)
+        .await
+        .unwrap();
     let third = tokio::spawn({
         let out = out.clone();
-        async move { out.dispatch("event:x", vec![0x80].into()).await }
+        async move { out.dispatch("event:x", vec![0x80].into(), None).await }
     });
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert!(!third.is_finished(), "the third event waits for room");

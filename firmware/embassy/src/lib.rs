@@ -10,8 +10,8 @@
 //! - **Events** are published on a channel ([`Events`]); the client sends them when online.
 //! - **Configuration** is one struct ([`Config`]): cloud URL, the MAC the device id comes
 //!   from, the CA, the device's token, its descriptive fields.
-//! - **Boards** give it a [`Connector`] ([`EmbassyNet`] over their `embassy_net::Stack`) and a
-//!   CSPRNG, and run [`run`] in a task. `boards/qemu-mps2-an386` is the reference.
+//! - **Boards** give it their `embassy_net::Stack` ([`run_on_stack`]; or any [`Connector`] to
+//!   [`run`]) and a CSPRNG, in a task. `boards/qemu-mps2-an386` is the reference.
 //!
 //! Logging is defmt.
 #![no_std]
@@ -23,7 +23,7 @@ mod ws;
 mod x509;
 
 pub use device::{run, StartError, INBOX, MAX_SERVICES};
-pub use net::{ConnectError, Connector, EmbassyNet, Socket};
+pub use net::{run_on_stack, ConnectError, Connector, EmbassyNet, Socket, TCP_RX, TCP_TX};
 pub use service::{Event, Events, Reply, Service, EVENT_CAPACITY, REPLY_CAPACITY};
 pub use wrp_nostd::{Message, MessageType};
 

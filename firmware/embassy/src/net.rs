@@ -317,7 +317,7 @@ impl<'a, 'h: 'a, R: Read, W: Write<Error = R::Error>> Write for LinkWriter<'a, '
     }
 }
 
-pub use embassy::EmbassyNet;
+pub use embassy::{run_on_stack, EmbassyNet, TCP_RX, TCP_TX};
 
 mod embassy {
     use embassy_net::tcp::{TcpReader, TcpSocket, TcpWriter};
@@ -343,6 +343,27 @@ mod embassy {
         pub fn new(stack: Stack<'d>, rx: &'d mut [u8], tx: &'d mut [u8]) -> Self {
             EmbassyNet { stack, rx, tx }
         }
+    }
+
+    /// The cloud connection's TCP receive window, as [`run_on_stack`] sizes it.
+    pub const TCP_RX: usize = 4096;
+    /// What may be in flight on the cloud connection, as [`run_on_stack`] sizes it.
+    pub const TCP_TX: usize = 2048;
+
+    /// [`crate::run`] over a board's embassy-net `stack`, with the connection's TCP buffers
+    /// ([`TCP_RX`], [`TCP_TX`]) inside this future. Boards wanting other sizes give `run` an
+    /// [`EmbassyNet`] of their own.
+    pub async fn run_on_stack<R: rand_core::RngCore + rand_core::CryptoRng>(
+        stack: Stack<'_>,
+        config: &crate::Config<'_>,
+        rng: R,
+        services: &mut [&mut dyn crate::Service],
+        events: embassy_sync::channel::DynamicReceiver<'_, crate::Event>,
+    ) -> Result<core::convert::Infallible, crate::StartError> {
+        let mut rx = [0u8; TCP_RX];
+        let mut tx = [0u8; TCP_TX];
+        let mut connector = EmbassyNet::new(stack, &mut rx, &mut tx);
+        crate::run(config, &mut connector, rng, services, events).await
     }
 
     impl Connector for EmbassyNet<'_> {
